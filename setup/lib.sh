@@ -27,8 +27,9 @@ run() {
   [[ "$1" == "--" ]] && shift
   local logfile
   logfile="$(mktemp "${TMPDIR:-/tmp}/alluxio-mesos-setup.XXXXXX")"
-  if ! "$@" >"$logfile" 2>&1; then
-    local rc=$?
+  local rc=0
+  "$@" >"$logfile" 2>&1 || rc=$?
+  if ((rc != 0)); then
     local tail_text
     tail_text="$(tail -n 25 "$logfile")"
     fail "exit status $rc; last output:
@@ -62,9 +63,9 @@ apt_install() {
     "run the setup as root, or install them with: sudo apt-get install ${missing[*]}"
   log "installing Debian packages: ${missing[*]}"
   if [[ ! -f /var/lib/apt/periodic/alluxio-mesos-updated ]] || [[ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v lock)" ]]; then
-    run "check that Debian's package mirror is reachable" -- apt-get update
+    run "check that Debian's package mirror is reachable" -- apt-get -o DPkg::Lock::Timeout=300 update
     mkdir -p /var/lib/apt/periodic && touch /var/lib/apt/periodic/alluxio-mesos-updated
   fi
   run "check that Debian's package mirror is reachable and the names exist in $DEBIAN_SUITE" -- \
-    env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+    env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y --no-install-recommends "${missing[@]}"
 }
