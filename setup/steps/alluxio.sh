@@ -95,7 +95,7 @@ log "resolving Alluxio $ALLUXIO_VERSION (master, worker, shell, underfs-local) f
 ) &
 progress_pid=$!
 run "check that Maven Central ($maven_central) is reachable from this machine. A checksum error means a corrupted download: delete the named file under $m2 and rerun" -- \
-  mvn -B -q -C -f "$work/pom.xml" -Dmaven.repo.local="$m2" \
+  mvn -B -q -C -Dstyle.color=never -f "$work/pom.xml" -Dmaven.repo.local="$m2" \
   -Dserver.classpath.file="$work/server.classpath" -Dufs.classpath.file="$work/ufs.classpath" validate
 kill "$progress_pid" 2>/dev/null || true
 wait "$progress_pid" 2>/dev/null || true

@@ -1,0 +1,1 @@
+"""The stand-in Mesos agent: executors as real processes, the v1 executor API, checkpointing."""

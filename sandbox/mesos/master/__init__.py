@@ -1,0 +1,1 @@
+"""The stand-in Mesos master (python -m sandbox.mesos master)."""

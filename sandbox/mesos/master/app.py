@@ -1,0 +1,88 @@
+"""Wiring: the aiohttp application, its routes and the master's background tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from aiohttp import web
+
+from sandbox.mesos.master.auth import BasicAuthenticator
+from sandbox.mesos.master.config import MasterConfig
+from sandbox.mesos.master.endpoints import ReadOnlyEndpoints
+from sandbox.mesos.master.internal_http import InternalEndpoints
+from sandbox.mesos.master.master import Master
+from sandbox.mesos.master.operator_http import OperatorEndpoint
+from sandbox.mesos.master.scheduler_http import SchedulerEndpoint
+from sandbox.mesos.master.simulated import register_simulated_agents
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEST_BYTES = 256 * 1024 * 1024
+
+
+def build_app(master: Master) -> web.Application:
+    config = master.config
+    credentials = BasicAuthenticator(config.credentials) if config.credentials else None
+    scheduler = SchedulerEndpoint(master, credentials if config.authenticate_http_frameworks else None)
+    operator = OperatorEndpoint(master, credentials if config.authenticate_http_readwrite else None)
+    readonly = ReadOnlyEndpoints(
+        master,
+        credentials if config.authenticate_http_readonly else None,
+        credentials if config.authenticate_http_readwrite else None,
+    )
+    app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+    app.add_routes(
+        [
+            web.route("*", "/api/v1/scheduler", scheduler.handle),
+            web.route("*", "/master/api/v1/scheduler", scheduler.handle),
+            web.route("*", "/api/v1", operator.handle),
+            web.route("*", "/master/api/v1", operator.handle),
+            *readonly.routes(),
+            *InternalEndpoints(master).routes(),
+        ]
+    )
+    return app
+
+
+async def serve(config: MasterConfig, stop: asyncio.Event | None = None) -> None:
+    """Run the master until SIGTERM/SIGINT (or until ``stop`` is set)."""
+    master = Master(config)
+    # Cancel stream handlers when their client disconnects, so the master learns at once.
+    runner = web.AppRunner(build_app(master), handler_cancellation=True, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, config.ip, config.port, backlog=1024).start()
+    except OSError:
+        await runner.cleanup()
+        raise
+    await master.start()
+    if config.simulated_agents:
+        register_simulated_agents(
+            master,
+            config.simulated_agents,
+            config.simulated_agent_resources,
+            config.simulated_agent_attributes,
+            config.simulated_agent_hostname,
+            config.simulated_task_delay,
+        )
+    log.info(
+        "Master %s (%s) started on %s:%d (advertised %s:%d)",
+        master.master_id,
+        config.hostname,
+        config.ip,
+        config.port,
+        config.advertise_ip,
+        config.advertise_port,
+    )
+    done = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, done.set)
+    try:
+        await done.wait()
+    finally:
+        log.info("master shutting down")
+        await master.stop()
+        await runner.cleanup()

@@ -1,0 +1,100 @@
+"""Long-lived RecordIO event streams (the scheduler SUBSCRIBE response, operator SUBSCRIBE).
+
+Events are framed and queued synchronously by the master (so the order of events is the order
+of the master's decisions) and written by the request handler's task, several records per
+chunk when they pile up. Heartbeats go out on a fixed cadence, the first one immediately after
+the first event, as Mesos' Heartbeater does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from sandbox.mesos.recordio import encode_json
+
+log = logging.getLogger(__name__)
+
+JsonObject = dict[str, Any]
+
+
+class EventStream:
+    """One chunked RecordIO response. ``send`` never blocks; ``run`` does the writing."""
+
+    def __init__(
+        self,
+        response: web.StreamResponse,
+        heartbeat_interval: float,
+        heartbeat_event: JsonObject,
+        on_closed: Callable[[EventStream], None] | None = None,
+    ) -> None:
+        self.response = response
+        self._interval = heartbeat_interval
+        self._heartbeat = encode_json(heartbeat_event)
+        self._pending: list[bytes] = []
+        self._wakeup = asyncio.Event()
+        self._closing = False
+        self.closed = False
+        self._on_closed = on_closed
+        self._heartbeats_started = False
+        # Set by the master once the subscription is accepted.
+        self.framework_id: str | None = None
+        self.stream_id: str | None = None
+
+    def send(self, event: JsonObject) -> None:
+        self.send_record(encode_json(event))
+
+    def send_record(self, framed: bytes) -> None:
+        if self._closing or self.closed:
+            return
+        self._pending.append(framed)
+        self._wakeup.set()
+
+    def start_heartbeats(self) -> None:
+        """Queue the first HEARTBEAT now; later ones follow every interval."""
+        if not self._heartbeats_started:
+            self._heartbeats_started = True
+            self.send_record(self._heartbeat)
+
+    def close(self) -> None:
+        """End the stream after what is already queued has been written."""
+        self._closing = True
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        """Write until closed by the master or by the client going away."""
+        loop = asyncio.get_running_loop()
+        next_heartbeat = loop.time() + self._interval
+        try:
+            while True:
+                timeout = max(0.0, next_heartbeat - loop.time())
+                if not self._pending and not self._closing:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wakeup.wait(), timeout)
+                self._wakeup.clear()
+                if self._heartbeats_started and loop.time() >= next_heartbeat:
+                    self._pending.append(self._heartbeat)
+                    next_heartbeat = loop.time() + self._interval
+                elif not self._heartbeats_started:
+                    next_heartbeat = loop.time() + self._interval
+                if self._pending:
+                    chunk = b"".join(self._pending)
+                    self._pending.clear()
+                    await self.response.write(chunk)
+                if self._closing:
+                    break
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await self.response.write_eof()
+        except (ConnectionError, RuntimeError) as error:
+            log.info("event stream closed by the client: %s", error)
+        finally:
+            self.closed = True
+            self._pending.clear()
+            if self._on_closed is not None:
+                callback, self._on_closed = self._on_closed, None
+                callback(self)

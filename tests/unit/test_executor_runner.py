@@ -1,0 +1,410 @@
+"""TaskRunner end to end with real processes, a real tmpfs ramdisk and a fake server in place of
+the JVM: status order, kill sequence, failure reports and cleanup on every path."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import signal
+import stat
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from executor import ramdisk
+from executor.alluxio_process import AlluxioJvmConfig, JavaCommand
+from executor.process_group import group_members
+from executor.runner import TaskRunner
+from executor.status import TaskUpdate
+from executor.task_plan import Artifact, TaskPlan
+
+RAMDISK_BYTES = 4 << 20
+
+# Stands in for an Alluxio JVM: listens on the RPC port (after a delay), forks a helper into its
+# process group, logs to stdout, and reacts to SIGTERM as asked.
+FAKE_SERVER = r"""
+import argparse, os, signal, socket, subprocess, sys, threading, time
+p = argparse.ArgumentParser()
+p.add_argument("--port", type=int, required=True)
+p.add_argument("--listen-after", type=float, default=0.0)
+p.add_argument("--exit-after", type=float, default=None)
+p.add_argument("--exit-code", type=int, default=0)
+p.add_argument("--ignore-term", action="store_true")
+p.add_argument("--no-listen", action="store_true")
+p.add_argument("--marker", required=True)
+a = p.parse_args()
+def note(text):
+    with open(a.marker, "a") as f:
+        f.write("%s %.6f\n" % (text, time.time()))
+note("started uid=%d pgid=%d" % (os.getuid(), os.getpgid(0)))
+subprocess.Popen(["sleep", "1000"])  # a grandchild in the same process group
+if a.ignore_term:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+else:
+    signal.signal(signal.SIGTERM, lambda *_: (note("SIGTERM"), os._exit(0)))
+print("fake server starting on port %d" % a.port, flush=True)
+time.sleep(a.listen_after)
+def serve(s):
+    # Answer like a gRPC server: the HTTP/2 client preface gets a SETTINGS frame back.
+    while True:
+        conn, _ = s.accept()
+        conn.settimeout(1.0)
+        try:
+            conn.recv(64)
+            conn.sendall(b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        except OSError:
+            pass
+        conn.close()
+if not a.no_listen:
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", a.port))
+    s.listen(16)
+    note("listening")
+    threading.Thread(target=serve, args=(s,), daemon=True).start()
+start = time.time()
+while True:
+    if a.exit_after is not None and time.time() - start > a.exit_after:
+        print("FATAL fake server gives up with status %d" % a.exit_code, flush=True)
+        sys.exit(a.exit_code)
+    time.sleep(0.02)
+"""
+
+# Stands in for `alluxio format master`: writes journal content and counts its runs.
+FAKE_FORMAT = r"""
+import os, sys
+conf = dict(line.split("=", 1) for line in open(sys.argv[1]).read().splitlines() if "=" in line)
+journal = conf["alluxio.master.journal.folder"].strip()
+os.makedirs(os.path.join(journal, "raft"), exist_ok=True)
+with open(os.path.join(journal, "raft", "format-count"), "a") as f:
+    f.write("x")
+"""
+
+
+@dataclass
+class World:
+    root: Path
+    marker: Path
+    updates: list[tuple[float, TaskUpdate]] = field(default_factory=list)
+
+    @property
+    def sandbox(self) -> Path:
+        return self.root / "sandbox"
+
+    def plan(self, role: str = "worker", **overrides: Any) -> TaskPlan:
+        fields: dict[str, Any] = {
+            "role": role,
+            "alluxio_properties": {"alluxio.master.hostname": "localhost"},
+            "artifacts": [],
+            "alluxio_home_mode": "local",
+            "alluxio_home": str(self.root / "alluxio-home"),
+            "java_home_mode": "local",
+            "java_home": "",
+            "heap_size_mb": 256,
+            "ports": {"rpc": free_port(), "data": free_port(), "web": free_port()},
+            "ramdisk_size_bytes": RAMDISK_BYTES,
+            "state_dir": str(self.root / "state"),
+            "readiness_timeout_secs": 20.0,
+        }
+        if role == "master":
+            fields["ports"] = {"rpc": free_port(), "web": free_port()}
+            fields["ramdisk_size_bytes"] = 0
+            fields["journal_dir"] = str(self.root / "journal")
+        fields.update(overrides)
+        return TaskPlan(**fields)
+
+    def factory(self, *server_args: str) -> Callable[[str, AlluxioJvmConfig], JavaCommand]:
+        def make(purpose: str, cfg: AlluxioJvmConfig) -> JavaCommand:
+            env = dict(cfg.base_env or {})
+            if purpose == "format":
+                site = os.path.join(cfg.conf_dir, "alluxio-site.properties")
+                return JavaCommand(["/usr/bin/python3", "-I", str(self.root / "fake_format.py"), site], env)
+            port = self._port_from_site(cfg.conf_dir, purpose)
+            argv = ["/usr/bin/python3", "-I", str(self.root / "fake_server.py"), "--port", port]
+            return JavaCommand([*argv, "--marker", str(self.marker), *server_args], env)
+
+        return make
+
+    @staticmethod
+    def _port_from_site(conf_dir: str, role: str) -> str:
+        text = Path(conf_dir, "alluxio-site.properties").read_text()
+        key = f"alluxio.{role}.rpc.port="
+        return next(line[len(key) :] for line in text.splitlines() if line.startswith(key))
+
+    def runner(self, plan: TaskPlan, *server_args: str, **kwargs: Any) -> TaskRunner:
+        def sink(update: TaskUpdate) -> None:
+            self.updates.append((time.time(), update))
+
+        kwargs.setdefault("killing_state_capable", True)
+        return TaskRunner(
+            "task-1", plan, str(self.sandbox), sink, command_factory=self.factory(*server_args), **kwargs
+        )
+
+    def states(self) -> list[str]:
+        return [u.state for _, u in self.updates]
+
+    def marker_lines(self) -> list[str]:
+        return self.marker.read_text().splitlines() if self.marker.exists() else []
+
+    def marker_time(self, prefix: str) -> float:
+        return next(float(line.split()[-1]) for line in self.marker_lines() if line.startswith(prefix))
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _kill_leftover_groups(root: Path) -> None:
+    # Any fake server still alive (only if a test failed midway) is found by its marker path.
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmdline = Path("/proc", entry, "cmdline").read_bytes()
+            except OSError:
+                continue
+            if str(root).encode() in cmdline:
+                with contextlib.suppress(OSError):
+                    os.killpg(int(entry), signal.SIGKILL)
+
+
+def _unmount_all_under(root: Path) -> None:
+    mounts = Path("/proc/self/mountinfo").read_text().splitlines()
+    for line in reversed(mounts):
+        point = line.split(" ")[4]
+        if point.startswith(str(root)):
+            ramdisk.unmount_ramdisk(point)
+
+
+@pytest.fixture
+def world() -> Iterator[World]:
+    # Not pytest's tmp_path: its parents are 0700, which the unprivileged server user cannot enter.
+    root = Path(tempfile.mkdtemp(prefix="alluxio-executor-test-", dir="/tmp"))
+    try:
+        root.chmod(0o755)
+        home = root / "alluxio-home" / "conf"
+        home.mkdir(parents=True)
+        (home / "log4j.properties").write_text("log4j.rootLogger=INFO\n")
+        (root / "fake_server.py").write_text(FAKE_SERVER)
+        (root / "fake_format.py").write_text(FAKE_FORMAT)
+        (root / "sandbox").mkdir(mode=0o755)
+        marker = root / "marker.log"
+        marker.touch()
+        marker.chmod(0o666)
+        yield World(root=root, marker=marker)
+    finally:
+        _kill_leftover_groups(root)
+        _unmount_all_under(root)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _uid_of(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Uid:"):
+            return int(line.split()[1])
+    raise AssertionError("no Uid line")
+
+
+def kill_when_running(runner: TaskRunner, world: World, grace: float | None, checks: list[str]) -> None:
+    """Once RUNNING is reported, request a kill from another thread (as pymesos' IO thread does)."""
+
+    def watch() -> None:
+        deadline = time.monotonic() + 30
+        while "TASK_RUNNING" not in world.states() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert runner.process is not None
+        checks.append(f"pgid-members-before-kill={len(group_members(runner.process.pid))}")
+        runner.request_kill(grace)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def test_worker_runs_reports_running_after_port_opens_and_is_killed_in_order(world: World) -> None:
+    plan = world.plan()
+    runner = world.runner(plan, "--listen-after", "0.6")
+    checks: list[str] = []
+    kill_when_running(runner, world, grace=5.0, checks=checks)
+
+    observed: dict[str, Any] = {}
+    original = runner.reporter._sink
+
+    def sink(update: TaskUpdate) -> None:
+        # Observe the world at the moment each update is sent.
+        assert runner.process is not None or update.state == "TASK_STARTING"
+        if update.state == "TASK_RUNNING":
+            mount = ramdisk.find_mount(str(world.sandbox / "ramdisk"))
+            observed["mount_at_running"] = mount
+            observed["uid"] = _uid_of(runner.process.pid)
+            observed["pgid"] = os.getpgid(runner.process.pid)
+        if update.state == "TASK_KILLING":
+            observed["alive_at_killing"] = runner.process.poll() is None
+            observed["sigterm_before_killing"] = any("SIGTERM" in line for line in world.marker_lines())
+        if update.state == "TASK_KILLED":
+            observed["mount_at_killed"] = ramdisk.find_mount(str(world.sandbox / "ramdisk"))
+            observed["members_at_killed"] = group_members(runner.process.pid)
+            observed["steps_at_killed"] = list(runner.kill_steps)
+        original(update)
+
+    runner.reporter._sink = sink
+    final = runner.run()
+
+    assert world.states() == ["TASK_STARTING", "TASK_RUNNING", "TASK_KILLING", "TASK_KILLED"]
+    assert final.state == "TASK_KILLED"
+    # RUNNING only once the server answered, and promptly after that.
+    running_at = next(t for t, u in world.updates if u.state == "TASK_RUNNING")
+    listened_at = world.marker_time("listening")
+    assert running_at >= listened_at
+    assert running_at - listened_at < 0.25
+    assert runner.timings["exec_to_ready"] >= 600
+    # The ramdisk: exactly the configured size, a tmpfs, owned by the server's user.
+    mount = observed["mount_at_running"]
+    assert mount is not None
+    assert mount.fs_type == "tmpfs"
+    assert "size=4096k" in mount.super_options
+    assert observed["uid"] == 65534  # nobody: the executor is root, the server is not
+    assert observed["pgid"] == runner.process.pid != os.getpgid(0)
+    assert checks == ["pgid-members-before-kill=2"]  # the server and its grandchild
+    # Kill sequence: KILLING while the server still ran, then SIGTERM, exit, unmount, KILLED.
+    assert observed["alive_at_killing"] is True
+    assert observed["sigterm_before_killing"] is False
+    assert observed["mount_at_killed"] is None
+    assert observed["members_at_killed"] == []
+    assert observed["steps_at_killed"][0] == "SIGTERM"
+    assert "SIGKILL" not in observed["steps_at_killed"]
+    assert observed["steps_at_killed"][-1].startswith("unmounted ")
+    site = (world.sandbox / "conf" / "alluxio-site.properties").read_text()
+    assert f"alluxio.worker.tieredstore.level0.dirs.path={world.sandbox}/ramdisk" in site
+    assert f"alluxio.worker.tieredstore.level0.dirs.quota={RAMDISK_BYTES}" in site
+    assert f"alluxio.worker.rpc.port={plan.ports['rpc']}" in site
+    assert "data.port" not in site  # Alluxio 2.x has no separate data port
+    assert not Path(plan.state_dir, "alluxio-worker.json").exists()
+
+
+def test_server_ignoring_sigterm_is_sigkilled_after_the_grace_period(world: World) -> None:
+    runner = world.runner(world.plan(), "--ignore-term")
+    kill_when_running(runner, world, grace=0.7, checks=[])
+    started = time.monotonic()
+    final = runner.run()
+    assert final.state == "TASK_KILLED"
+    assert "SIGKILL after the 0.7s grace period" in final.message
+    steps = runner.kill_steps
+    assert steps[:3] == ["SIGTERM", "SIGKILL", "exited (killed by SIGKILL)"]
+    assert steps[3].startswith("unmounted ")
+    assert time.monotonic() - started >= 0.7
+    assert group_members(runner.process.pid) == []
+
+
+def test_without_killing_capability_no_task_killing_is_sent(world: World) -> None:
+    runner = world.runner(world.plan(), killing_state_capable=False)
+    kill_when_running(runner, world, grace=2.0, checks=[])
+    runner.run()
+    assert world.states() == ["TASK_STARTING", "TASK_RUNNING", "TASK_KILLED"]
+
+
+def test_server_dying_after_running_is_failed_with_exit_status_and_log_tail(world: World) -> None:
+    runner = world.runner(world.plan(), "--exit-after", "0.5", "--exit-code", "3")
+    final = runner.run()
+    assert world.states() == ["TASK_STARTING", "TASK_RUNNING", "TASK_FAILED"]
+    assert "ended (exit status 3) after it was running" in final.message
+    assert "FATAL fake server gives up with status 3" in final.message  # the log tail
+    assert final.details == {"exit_status": 3}
+    assert ramdisk.find_mount(str(world.sandbox / "ramdisk")) is None
+    assert group_members(runner.process.pid) == []  # the grandchild is gone too
+
+
+def test_server_dying_before_ready_is_failed(world: World) -> None:
+    runner = world.runner(world.plan(), "--no-listen", "--exit-after", "0.2", "--exit-code", "1")
+    final = runner.run()
+    assert world.states() == ["TASK_STARTING", "TASK_FAILED"]
+    assert "ended (exit status 1) before answering on port" in final.message
+    assert ramdisk.find_mount(str(world.sandbox / "ramdisk")) is None
+
+
+def test_readiness_timeout_fails_and_stops_the_server(world: World) -> None:
+    runner = world.runner(world.plan(readiness_timeout_secs=1.0), "--no-listen")
+    final = runner.run()
+    assert world.states() == ["TASK_STARTING", "TASK_FAILED"]
+    assert "did not answer on port" in final.message
+    assert "within 1s" in final.message
+    assert "fake server starting" in final.message
+    assert group_members(runner.process.pid) == []
+    assert ramdisk.find_mount(str(world.sandbox / "ramdisk")) is None
+
+
+def test_artifact_mismatch_fails_before_anything_starts(world: World) -> None:
+    (world.sandbox / "alluxio.tar.gz").write_bytes(b"tampered")
+    expected = hashlib.sha256(b"published").hexdigest()
+    plan = world.plan(artifacts=[Artifact("alluxio.tar.gz", expected)])
+    final = world.runner(plan).run()
+    assert world.states() == ["TASK_STARTING", "TASK_FAILED"]
+    assert "alluxio.tar.gz" in final.message
+    assert expected in final.message
+    assert hashlib.sha256(b"tampered").hexdigest() in final.message
+    assert world.marker_lines() == []  # the server never started
+    assert not (world.sandbox / "ramdisk").exists()
+
+
+def test_kill_before_start_reports_killed_without_starting(world: World) -> None:
+    runner = world.runner(world.plan())
+    runner.request_kill(1.0)
+    final = runner.run()
+    assert world.states() == ["TASK_STARTING", "TASK_KILLING", "TASK_KILLED"]
+    assert final.message == "killed the Alluxio worker before it started"
+    assert world.marker_lines() == []
+
+
+def test_master_formats_its_journal_once_across_relaunches(world: World) -> None:
+    for attempt in range(2):
+        world.updates.clear()
+        runner = world.runner(world.plan("master"))
+        kill_when_running(runner, world, grace=2.0, checks=[])
+        final = runner.run()
+        assert final.state == "TASK_KILLED", final.message
+        assert (world.root / "journal" / "raft" / "format-count").read_text() == "x", attempt
+    journal = world.root / "journal"
+    assert stat.S_IMODE(journal.stat().st_mode) == 0o750
+    assert journal.stat().st_uid == 65534
+    site = (world.sandbox / "conf" / "alluxio-site.properties").read_text()
+    assert f"alluxio.master.journal.folder={journal}" in site
+
+
+def test_journal_inside_the_sandbox_is_refused(world: World) -> None:
+    final = world.runner(world.plan("master", journal_dir=str(world.sandbox / "journal"))).run()
+    assert final.state == "TASK_FAILED"
+    assert "is inside the sandbox" in final.message
+
+
+def test_unreachable_alluxio_home_is_a_clear_error(world: World) -> None:
+    (world.root / "alluxio-home").chmod(0o700)
+    final = world.runner(world.plan()).run()
+    assert final.state == "TASK_FAILED"
+    assert "user nobody cannot enter" in final.message or "user nobody cannot read" in final.message
+    assert ramdisk.find_mount(str(world.sandbox / "ramdisk")) is None
+
+
+def test_a_port_that_only_accepts_is_not_ready(world: World) -> None:
+    import socket
+
+    from executor.readiness import rpc_answers
+
+    # Bound and listening but never served, like a port an Alluxio JVM reserves early: the
+    # kernel completes the TCP handshake, yet nothing answers the HTTP/2 preface.
+    with socket.socket() as placeholder:
+        placeholder.bind(("127.0.0.1", 0))
+        placeholder.listen(4)
+        port = placeholder.getsockname()[1]
+        started = time.monotonic()
+        assert rpc_answers("127.0.0.1", port, timeout=0.3) is False
+        assert time.monotonic() - started < 1.0
+    assert rpc_answers("127.0.0.1", port, timeout=0.3) is False  # closed: refused

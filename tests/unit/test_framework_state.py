@@ -1,0 +1,154 @@
+"""The state dir: atomic saves, the single-process lock, and what a restart reads back."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import stat
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+
+import pytest
+
+from framework.state_store import (
+    STATE_FILE,
+    PersistedState,
+    StateError,
+    StateLockedError,
+    StateStore,
+    TaskRecord,
+    read_state,
+)
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+def a_state() -> PersistedState:
+    record = TaskRecord(
+        task_id="alluxio-worker-h1-1234abcd",
+        role="worker",
+        slot="worker@h1",
+        hostname="h1",
+        agent_id="S1",
+        config_hash="0123456789abcdef0123",
+        state="TASK_RUNNING",
+        launched_at=1.0,
+        state_since=2.0,
+        running_since=2.0,
+    )
+    return PersistedState(
+        framework_id="fw-0000",
+        mesos_master="m:5050",
+        master_hosts=["h1"],
+        worker_hosts=["h1"],
+        tasks={record.task_id: record},
+    )
+
+
+@pytest.fixture
+def store(tmp_path: pathlib.Path) -> Iterator[StateStore]:
+    state_store = StateStore(tmp_path / "state")
+    state_store.lock()
+    try:
+        yield state_store
+    finally:
+        state_store.unlock()
+
+
+def test_saved_state_reads_back_identically(store: StateStore) -> None:
+    state = a_state()
+    store.save(state)
+    assert store.load() == state
+    assert read_state(store.directory) == state
+    assert stat.S_IMODE(store.state_path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(store.directory.stat().st_mode) == 0o700
+
+
+def test_a_fresh_state_gets_a_random_salt(store: StateStore) -> None:
+    first, second = store.load(), PersistedState()
+    assert first.framework_id is None
+    assert len(first.salt_bytes()) == 32
+    assert first.salt != second.salt
+
+
+def test_a_failed_save_keeps_the_old_state_and_leaves_no_temp_file(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.save(a_state())
+    before = store.state_path.read_bytes()
+
+    def crash(*_: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", crash)
+    changed = a_state()
+    changed.framework_id = "another"
+    with pytest.raises(OSError, match="No space left"):
+        store.save(changed)
+    assert store.state_path.read_bytes() == before
+    assert sorted(p.name for p in store.directory.iterdir()) == ["lock", STATE_FILE]
+
+
+def test_state_needs_the_lock(tmp_path: pathlib.Path) -> None:
+    unlocked = StateStore(tmp_path / "state")
+    with pytest.raises(StateError, match="must be locked"):
+        unlocked.save(a_state())
+    with pytest.raises(StateError, match="must be locked"):
+        unlocked.load()
+
+
+def test_a_corrupt_state_file_is_reported_not_ignored(store: StateStore) -> None:
+    store.state_path.write_text('{"framework_id": 5, "tasks": []}', encoding="utf-8")
+    with pytest.raises(StateError, match="move it away"):
+        store.load()
+
+
+def test_second_lock_in_the_same_process_is_refused(store: StateStore) -> None:
+    other = StateStore(store.directory)
+    with pytest.raises(StateLockedError, match=f"pid {os.getpid()}"):
+        other.lock()
+    assert store.holder_pid() == os.getpid()
+
+
+def test_another_process_holding_the_lock_is_named_and_release_frees_it(tmp_path: pathlib.Path) -> None:
+    directory = tmp_path / "state"
+    holder_code = textwrap.dedent(
+        f"""
+        import pathlib, sys, time
+        sys.path.insert(0, {str(REPO)!r})
+        from framework.state_store import StateStore
+        store = StateStore(pathlib.Path({str(directory)!r}))
+        store.lock()
+        print("locked", flush=True)
+        sys.stdin.readline()
+        """
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", holder_code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "locked"
+        contender = StateStore(directory)
+        with pytest.raises(StateLockedError) as caught:
+            contender.lock()
+        assert f"pid {holder.pid}" in str(caught.value)
+        assert "alluxio-mesos framework stop" in str(caught.value)
+        assert contender.holder_pid() == holder.pid
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+    # The kernel drops a dead process's flock: the next framework may start.
+    contender = StateStore(directory)
+    assert contender.holder_pid() is None
+    contender.lock()
+    contender.unlock()
+
+
+def test_runtime_file_is_written_and_cleared(store: StateStore) -> None:
+    store.write_runtime({"pid": 42, "status_url": "http://127.0.0.1:1/status.json"})
+    assert "42" in store.runtime_path.read_text(encoding="utf-8")
+    store.clear_runtime()
+    assert not store.runtime_path.exists()

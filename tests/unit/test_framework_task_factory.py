@@ -1,0 +1,187 @@
+"""From the spec to the TaskInfo: the plan the executor reads, the launch command, the fingerprint."""
+
+from __future__ import annotations
+
+import hashlib
+import pathlib
+import subprocess
+
+import pytest
+
+from executor.task_plan import TaskPlan
+from framework.mesos_resources import Resources
+from framework.spec import Artifact, Key, Role
+from framework.task_factory import (
+    CLUSTER_LABEL,
+    CONFIG_LABEL,
+    ROLE_LABEL,
+    TaskFactory,
+    new_task_id,
+    unpacked_directory,
+)
+from tests.unit.test_framework_events import ALLUXIO_SHA, make_spec
+
+SALT = b"\x01" * 32
+MASTERS = ["host-1"]
+
+
+def fetched_spec(**extra: str) -> TaskFactory:
+    spec = make_spec(
+        **{
+            Key.ALLUXIO_URL: "http://artifacts.example/dist/alluxio-2.9.6-bin.tar.gz",
+            Key.ALLUXIO_SHA256: ALLUXIO_SHA,
+            Key.JDK_URL: "file:///srv/jdk-17.tar.gz",
+            Key.JDK_SHA256: "c" * 64,
+            Key.JDK_PATH: "jdk-17.0.9",
+            Key.RUN_AS_USER: "alluxio",
+            **extra,
+        }
+    )
+    return TaskFactory(spec, SALT)
+
+
+def worker_info(factory: TaskFactory) -> dict:  # type: ignore[type-arg]
+    return factory.task_info(
+        Role.WORKER,
+        task_id="t-1",
+        agent_id="S1",
+        hostname="host-2",
+        master_hosts=MASTERS,
+        resources=Resources.of(cpus=1, mem=2048, ports=[(29998, 29998), (30000, 30000)]),
+        config_hash=factory.config_hash(Role.WORKER, "host-2", MASTERS),
+    )
+
+
+def test_worker_task_info_carries_executor_kill_policy_labels_and_plan() -> None:
+    factory = fetched_spec()
+    info = worker_info(factory)
+    assert info["task_id"] == {"value": "t-1"}
+    assert info["agent_id"] == {"value": "S1"}
+    assert info["name"] == "AlluxioWorker"
+    assert info["executor"]["executor_id"] == {"value": "t-1"}
+    assert "command" not in info, "exactly one of executor or command"
+    uris = info["executor"]["command"]["uris"]
+    assert uris == [
+        {
+            "value": "http://artifacts.example/alluxio-mesos-executor.pyz",
+            "executable": True,
+            "extract": False,
+        },
+        {"value": "http://artifacts.example/dist/alluxio-2.9.6-bin.tar.gz", "extract": True},
+        {"value": "file:///srv/jdk-17.tar.gz", "extract": True},
+    ]
+    assert info["kill_policy"] == {"grace_period": {"nanoseconds": 30_000_000_000}}
+    assert info["executor"]["shutdown_grace_period"] == {"nanoseconds": 45_000_000_000}
+    labels = {label["key"]: label["value"] for label in info["labels"]["labels"]}
+    assert labels[ROLE_LABEL] == "worker"
+    assert labels[CLUSTER_LABEL] == "alluxio"
+    assert labels[CONFIG_LABEL] == factory.config_hash(Role.WORKER, "host-2", MASTERS)
+
+    plan = TaskPlan.from_task_data(info["data"])  # validated by the executor's own parser
+    assert plan.alluxio_home_mode == "fetched"
+    assert plan.alluxio_home == "alluxio-2.9.6"
+    assert plan.java_home_mode == "fetched"
+    assert plan.java_home == "jdk-17.0.9"
+    assert [a.filename for a in plan.artifacts] == [
+        "alluxio-mesos-executor.pyz",
+        "alluxio-2.9.6-bin.tar.gz",
+        "jdk-17.tar.gz",
+    ]
+    assert plan.run_as_user == "alluxio"
+    assert plan.heap_size_mb == 768
+    assert plan.ports == {"rpc": 29998, "data": 29999, "web": 30000}
+    assert plan.alluxio_properties[Key.MASTER_PORT_LEGACY] == "19998"
+
+
+def test_the_alluxio_directory_can_be_named() -> None:
+    factory = fetched_spec(**{Key.ALLUXIO_PATH: "alluxio-2.9.6-mesos"})
+    assert factory.plan(Role.WORKER, "h", MASTERS).alluxio_home == "alluxio-2.9.6-mesos"
+
+
+def test_master_plan_in_local_mode() -> None:
+    factory = TaskFactory(make_spec(**{Key.ALLUXIO_HOME: "/srv/alluxio", Key.JOURNAL_TYPE: "UFS"}), SALT)
+    plan = factory.plan(Role.MASTER, "host-1", MASTERS)
+    assert (plan.alluxio_home_mode, plan.alluxio_home) == ("local", "/srv/alluxio")
+    assert (plan.java_home_mode, plan.java_home) == ("local", "")
+    assert plan.ports == {"rpc": 19998, "web": 19999}
+    assert plan.alluxio_properties[Key.JOURNAL_TYPE] == "UFS"
+    assert plan.journal_dir == "/var/lib/alluxio-mesos/journal"
+    assert [a.filename for a in plan.artifacts] == ["alluxio-mesos-executor.pyz"]
+
+
+def test_the_framework_secret_never_reaches_a_task() -> None:
+    factory = fetched_spec(**{Key.SECRET: "mesos-secret-value"})
+    info = worker_info(factory)
+    plan = TaskPlan.from_task_data(info["data"])
+    assert "mesos-secret-value" not in repr(info)
+    assert "mesos-secret-value" not in plan.to_json()
+
+
+@pytest.fixture
+def bundle(tmp_path: pathlib.Path) -> pathlib.Path:
+    path = tmp_path / "alluxio-mesos-executor.pyz"
+    path.write_bytes(b"print('executor')\n")
+    return path
+
+
+def run_launch_command(factory: TaskFactory, sandbox: pathlib.Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["/bin/sh", "-c", factory.launch_command()],
+        check=False,
+        cwd=sandbox,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_launch_command_runs_a_verified_bundle(bundle: pathlib.Path) -> None:
+    digest = hashlib.sha256(bundle.read_bytes()).hexdigest()
+    spec = make_spec(**{Key.EXECUTOR_SHA256: digest, Key.EXECUTOR_PYTHON: "cat"})
+    result = run_launch_command(TaskFactory(spec, SALT), bundle.parent)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "print('executor')\n"
+
+
+def test_launch_command_refuses_a_tampered_bundle(bundle: pathlib.Path) -> None:
+    spec = make_spec(**{Key.EXECUTOR_SHA256: "0" * 64, Key.EXECUTOR_PYTHON: "cat"})
+    result = run_launch_command(TaskFactory(spec, SALT), bundle.parent)
+    assert result.returncode == 86
+    assert result.stdout == ""
+    assert "alluxio-mesos-executor.pyz does not match sha256 " + "0" * 64 in result.stderr
+
+
+def test_fingerprint_depends_on_what_shapes_the_task_only() -> None:
+    base = fetched_spec()
+    again = fetched_spec()
+    assert base.config_hash(Role.WORKER, "h", MASTERS) == again.config_hash(Role.WORKER, "h", MASTERS)
+    unrelated = fetched_spec(**{Key.FAILOVER_TIMEOUT: "3weeks", Key.STATUS_PORT: "2000"})
+    assert unrelated.config_hash(Role.WORKER, "h", MASTERS) == base.config_hash(Role.WORKER, "h", MASTERS)
+    more_memory = fetched_spec(**{Key.WORKER_MEM: "4GB"})
+    assert more_memory.config_hash(Role.WORKER, "h", MASTERS) != base.config_hash(Role.WORKER, "h", MASTERS)
+    assert more_memory.config_hash(Role.MASTER, "h", MASTERS) == base.config_hash(Role.MASTER, "h", MASTERS)
+    moved_master = base.config_hash(Role.WORKER, "h", ["host-9"])
+    assert moved_master != base.config_hash(Role.WORKER, "h", MASTERS)
+    other_salt = TaskFactory(base.spec, b"\x02" * 32)
+    assert other_salt.config_hash(Role.WORKER, "h", MASTERS) != base.config_hash(Role.WORKER, "h", MASTERS)
+
+
+def test_task_ids_are_valid_mesos_ids() -> None:
+    spec = make_spec(**{Key.FRAMEWORK_NAME: "prod/alluxio cluster"})
+    task_id = new_task_id(spec, Role.WORKER, "node 7.example/com")
+    assert "/" not in task_id
+    assert "\\" not in task_id
+    assert " " not in task_id
+    assert task_id.startswith("prod-alluxio-cluster-worker-node-7.example-com-")
+
+
+@pytest.mark.parametrize(
+    ("url", "directory"),
+    [
+        ("http://h/alluxio-2.9.6-bin.tar.gz", "alluxio-2.9.6"),
+        ("http://h/alluxio-2.9.6.tgz", "alluxio-2.9.6"),
+        ("file:///srv/alluxio-custom.tar.xz", "alluxio-custom"),
+    ],
+)
+def test_unpacked_directory(url: str, directory: str) -> None:
+    assert unpacked_directory(Artifact(url=url, sha256="a" * 64)) == directory
