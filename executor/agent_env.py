@@ -19,6 +19,9 @@ _UNITS = {
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ns|us|ms|secs|mins|hrs|days|weeks)\s*$")
 
 
+DEFAULT_RECOVERY_TIMEOUT_SECS = 15 * 60.0
+
+
 class AgentEnvironmentError(ValueError):
     """A variable the agent should have set is missing or malformed."""
 
@@ -39,6 +42,9 @@ class AgentEnvironment:
     agent_endpoint: str
     # How long the agent waits after SHUTDOWN before killing the executor (None: not given).
     shutdown_grace_secs: Optional[float]
+    # With checkpointing, an executor outlives an agent restart, but only for this long.
+    checkpoint: bool = False
+    recovery_timeout_secs: float = DEFAULT_RECOVERY_TIMEOUT_SECS
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> AgentEnvironment:
@@ -51,14 +57,18 @@ class AgentEnvironment:
                 )
             return value
 
-        sandbox = environ.get("MESOS_SANDBOX") or environ.get("MESOS_DIRECTORY") or need("MESOS_SANDBOX")
-        grace_text = environ.get("MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD", "")
-        grace = None
-        if grace_text:
+        def duration(name: str) -> Optional[float]:
+            text = environ.get(name, "")
+            if not text:
+                return None
             try:
-                grace = parse_duration(grace_text)
+                return parse_duration(text)
             except ValueError as exc:
-                raise AgentEnvironmentError("MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD: %s" % exc) from None
+                raise AgentEnvironmentError("%s: %s" % (name, exc)) from None
+
+        sandbox = environ.get("MESOS_SANDBOX") or environ.get("MESOS_DIRECTORY") or need("MESOS_SANDBOX")
+        grace = duration("MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD")
+        recovery = duration("MESOS_RECOVERY_TIMEOUT")
         endpoint = need("MESOS_AGENT_ENDPOINT")
         if ":" not in endpoint:
             raise AgentEnvironmentError("MESOS_AGENT_ENDPOINT must be ip:port, got %r" % endpoint)
@@ -68,6 +78,8 @@ class AgentEnvironment:
             executor_id=need("MESOS_EXECUTOR_ID"),
             agent_endpoint=endpoint,
             shutdown_grace_secs=grace,
+            checkpoint=environ.get("MESOS_CHECKPOINT", "0") == "1",
+            recovery_timeout_secs=DEFAULT_RECOVERY_TIMEOUT_SECS if recovery is None else recovery,
         )
 
 

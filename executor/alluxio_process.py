@@ -1,8 +1,8 @@
-"""How to run Alluxio's JVMs: argv and environment, JVM flags, readiness, sizes and log tails.
+"""How to run Alluxio's JVMs: argv and environment, JVM flags, sizes and log tails.
 
 Everything the project knows about starting an Alluxio 2.9 JVM lives here, so the executor (and the
 tests) never assemble java command lines themselves. Runs on the agents' stock Python 3.9 with only
-the standard library.
+the standard library. Whether a started server answers is executor/readiness.py's job.
 
 Public API::
 
@@ -15,7 +15,6 @@ Public API::
     cmd = fsadmin_command(cfg, ["report", "capacity"])
     subprocess.Popen(cmd.argv, env=cmd.env, start_new_session=True, ...)
 
-    waited_s = wait_for_port("127.0.0.1", 19998, timeout_s=120, abort=lambda: None)
     parse_bytes("64MB") == 67108864      # Alluxio's FormatUtils.parseSpaceSize
     tail_file("/logs/master.log", max_lines=40)
 
@@ -32,12 +31,10 @@ import math
 import os
 import re
 import shutil
-import socket
 import subprocess
-import time
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 MASTER_MAIN_CLASS = "alluxio.master.AlluxioMaster"
 WORKER_MAIN_CLASS = "alluxio.worker.AlluxioWorker"
@@ -111,14 +108,6 @@ class AlluxioProcessError(Exception):
     """A JVM could not be described or started as asked; the message says which input is wrong."""
 
 
-class PortWaitTimeout(AlluxioProcessError):
-    """The port did not answer before the deadline."""
-
-
-class PortWaitAborted(AlluxioProcessError):
-    """The abort callback gave up on waiting (e.g. the process died); the message says why."""
-
-
 class JavaCommand(NamedTuple):
     """A complete command: pass ``argv`` and ``env`` to subprocess.Popen as they are."""
 
@@ -157,6 +146,26 @@ class AlluxioJvmConfig:
 # Sizes
 
 
+# Alluxio's spellings of the binary units below a petabyte, lower-cased, and their factors.
+_SIZE_MULTIPLIERS: Dict[str, int] = {"": 1, "b": 1}
+_SIZE_MULTIPLIERS.update(
+    (letter + suffix, 1024**power)
+    for power, letter in enumerate("kmgt", start=1)
+    for suffix in ("", "b", "i", "ib")
+)
+_PETABYTE_SPELLINGS = ("p", "pb", "pi", "pib")
+
+
+def _unit_problem(unit: str) -> str:
+    """Why Alluxio rejects this unit; a stray space is the usual mistake, so it is named."""
+    stripped = unit.strip().lower()
+    if unit != unit.rstrip():
+        return "trailing whitespace is not allowed"
+    if stripped in _SIZE_MULTIPLIERS or stripped in _PETABYTE_SPELLINGS:
+        return "no space is allowed between the number and the unit %r" % unit.strip()
+    return "unknown size unit %r (use B, KB, MB, GB, TB or PB)" % unit.strip()
+
+
 def parse_bytes(size: str) -> int:
     """Parse a size in Alluxio's syntax into bytes, like ``alluxio.util.FormatUtils.parseSpaceSize``.
 
@@ -188,23 +197,16 @@ def parse_bytes(size: str) -> int:
     if math.isinf(value):
         raise too_large
     alpha = 0.0001  # Alluxio's guard against 0.9999999 truncating down
-    multipliers = {"": 1, "b": 1}
-    for power, letter in enumerate("kmgt", start=1):
-        for spelling in (letter, letter + "b", letter + "i", letter + "ib"):
-            multipliers[spelling] = 1024**power
-    if unit in multipliers:
-        scaled = value * multipliers[unit] + alpha
+    if unit in _SIZE_MULTIPLIERS:
+        scaled = value * _SIZE_MULTIPLIERS[unit] + alpha
         if math.isinf(scaled):
             raise too_large
         result = int(scaled)
-    elif unit in ("p", "pb", "pi", "pib"):
+    elif unit in _PETABYTE_SPELLINGS:
         # Alluxio switches to BigDecimal here: Double.toString(value) times 2**50, truncated.
         result = int(Decimal(repr(value)) * Decimal(1024**5))
     else:
-        raise ValueError(
-            "cannot parse %r as a size: unknown unit %r (use B, KB, MB, GB, TB or PB)"
-            % (original, size[end:])
-        )
+        raise ValueError("cannot parse %r as a size: %s" % (original, _unit_problem(size[end:])))
     if result > 2**63 - 1:
         raise too_large
     return result
@@ -400,51 +402,7 @@ def fsadmin_command(cfg: AlluxioJvmConfig, args: Sequence[str]) -> JavaCommand:
 
 
 # ---------------------------------------------------------------------------------------------
-# Readiness and logs
-
-POLL_INTERVAL_S = 0.05
-
-
-def port_answers(host: str, port: int, timeout_s: float = 0.2) -> bool:
-    """True if a TCP connection to host:port is accepted right now."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout_s):
-            return True
-    except OSError:
-        return False
-
-
-def wait_for_port(
-    host: str,
-    port: int,
-    timeout_s: float,
-    abort: Optional[Callable[[], Optional[str]]] = None,
-    poll_interval_s: float = POLL_INTERVAL_S,
-) -> float:
-    """Wait until host:port accepts a TCP connection; returns the seconds waited.
-
-    Polls every ``poll_interval_s`` (50 ms), so an opening port is seen within about that long.
-    ``abort`` is called before every attempt; a non-empty string it returns (e.g. "the JVM exited
-    with status 1") stops the wait with PortWaitAborted carrying that reason. Raises
-    PortWaitTimeout after ``timeout_s``.
-    """
-    if not 0 < port < 65536:
-        raise AlluxioProcessError("port must be between 1 and 65535, got %r" % (port,))
-    start = time.monotonic()
-    deadline = start + timeout_s
-    while True:
-        if abort is not None:
-            reason = abort()
-            if reason:
-                raise PortWaitAborted("stopped waiting for %s:%d: %s" % (host, port, reason))
-        now = time.monotonic()
-        # A refused connection returns at once; the timeout only bounds a filtered/black-holed port.
-        if port_answers(host, port, timeout_s=max(0.01, min(poll_interval_s * 4, deadline - now))):
-            return time.monotonic() - start
-        now = time.monotonic()
-        if now >= deadline:
-            raise PortWaitTimeout("%s:%d did not answer within %.1fs" % (host, port, timeout_s))
-        time.sleep(min(poll_interval_s, deadline - now))
+# Logs
 
 
 def tail_file(path: str, max_lines: int = 40, max_bytes: int = 64 * 1024) -> str:

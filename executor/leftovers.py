@@ -126,7 +126,17 @@ def clean_up_leftovers(state_file: StateFile, log: Callable[[str], None]) -> Lis
         log("killing orphan JVM pid %d of task %s" % (previous.jvm_pid, previous.task_id))
         _kill_group_and_wait(previous.jvm_pid)
         done.append("killed orphan JVM pid %d" % previous.jvm_pid)
-    if previous.mount_path:
+    mount = ramdisk.find_mount(previous.mount_path) if previous.mount_path else None
+    if mount is not None and (mount.fs_type, mount.source) != (
+        ramdisk.RAMDISK_FS_TYPE,
+        ramdisk.RAMDISK_SOURCE,
+    ):
+        # Not a ramdisk we mount: someone mounted something else there since; leave it alone.
+        log(
+            "leaving %s alone: it is a %s mount of %r now"
+            % (previous.mount_path, mount.fs_type, mount.source)
+        )
+    elif mount is not None and previous.mount_path:
         try:
             if ramdisk.unmount_ramdisk(previous.mount_path):
                 log("unmounted stale ramdisk %s of task %s" % (previous.mount_path, previous.task_id))

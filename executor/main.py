@@ -71,6 +71,14 @@ class AlluxioExecutorDriver(MesosExecutorDriver):  # type: ignore[misc]
 
     last_kill_policy = None  # type: Optional[Dict[str, Any]]
 
+    def __init__(self, executor: Any, agent: AgentEnvironment) -> None:
+        # pymesos gives up reconnecting after `timeout`: the agent's recovery timeout, after which
+        # a real agent would not take this executor back anyway.
+        super().__init__(executor, use_addict=True, timeout=agent.recovery_timeout_secs)
+        # pymesos reads MESOS_CHECKPOINT as bool(str), so "0" would count as checkpointing; a
+        # non-checkpointed executor must stop its task when the agent connection is lost.
+        self.checkpoint = agent.checkpoint
+
     def on_kill(self, event: Dict[str, Any]) -> None:
         self.last_kill_policy = event.get("kill_policy")
         super().on_kill(event)
@@ -103,7 +111,8 @@ class AlluxioExecutor:
     def __init__(self, agent: AgentEnvironment) -> None:
         self.agent = agent
         self.killing_state_capable = False
-        self._lock = threading.Lock()
+        # Reentrant: the SIGTERM handler runs on the main thread, possibly while it holds this.
+        self._lock = threading.RLock()
         self._events = queue.Queue()  # type: queue.Queue[Tuple[str, Any, float]]
         self.task_id = None  # type: Optional[str]
         self.runner = None  # type: Optional[TaskRunner]
@@ -228,22 +237,25 @@ class AlluxioExecutor:
     def _run_task(self, task_id: str, sink: Any, task: Any, launched_at: float) -> TaskUpdate:
         try:
             plan = TaskPlan.from_task_data(task.get("data"))
-        except TaskPlanError as exc:
+            runner = TaskRunner(
+                task_id,
+                plan,
+                self.agent.sandbox,
+                sink,
+                killing_state_capable=self.killing_state_capable,
+                task_grace_secs=grace_from_kill_policy(task.get("kill_policy")),
+                agent_grace_secs=self.agent.shutdown_grace_secs,
+                launched_at=launched_at,
+            )
+        except Exception as exc:
             reporter = StatusReporter(sink)
             reporter.report(TaskUpdate(TASK_STARTING, "reading the task plan"))
-            outcome = TaskUpdate(TASK_FAILED, str(exc), reason=REASON_TASK_INVALID)
+            reason = REASON_TASK_INVALID if isinstance(exc, TaskPlanError) else None
+            if reason is None:
+                LOG.exception("cannot set up task %s", task_id)
+            outcome = TaskUpdate(TASK_FAILED, str(exc) or exc.__class__.__name__, reason=reason)
             reporter.report(outcome)
             return outcome
-        runner = TaskRunner(
-            task_id,
-            plan,
-            self.agent.sandbox,
-            sink,
-            killing_state_capable=self.killing_state_capable,
-            task_grace_secs=grace_from_kill_policy(task.get("kill_policy")),
-            agent_grace_secs=self.agent.shutdown_grace_secs,
-            launched_at=launched_at,
-        )
         with self._lock:
             self.runner = runner
             pending = self._pending_kill
@@ -260,7 +272,7 @@ def wait_for_acknowledgements(driver: Any, timeout: float) -> None:
 
 def serve(agent: AgentEnvironment) -> int:
     executor = AlluxioExecutor(agent)
-    driver = AlluxioExecutorDriver(executor, use_addict=True)
+    driver = AlluxioExecutorDriver(executor, agent)
     signal.signal(signal.SIGTERM, executor.on_signal)
     driver.start()
     code = 0

@@ -61,21 +61,37 @@ def probe(
         return Probe(False, False, 0.0, 0.0)
     connected_at = time.monotonic()
     with sock:
-        try:
-            if sock.getsockname() == sock.getpeername():
-                return Probe(False, False, 0.0, 0.0)  # connected to itself: nothing listens there
-            sock.settimeout(answer_timeout)
-            sock.sendall(_CLIENT_PREFACE + _EMPTY_SETTINGS_FRAME)
-            header = b""
-            while len(header) < _FRAME_HEADER_BYTES:
-                chunk = sock.recv(_FRAME_HEADER_BYTES - len(header))
-                if not chunk:
-                    break
-                header += chunk
-        except OSError:
-            header = b""
-    answered = len(header) == _FRAME_HEADER_BYTES and header[3] == _SETTINGS
+        if is_self_connected(sock):
+            return Probe(False, False, 0.0, 0.0)  # nothing listens there
+        answered = answers_http2(sock, answer_timeout)
     return Probe(True, answered, connected_at, time.monotonic() - connected_at)
+
+
+def is_self_connected(sock: socket.socket) -> bool:
+    """True for a socket connected to itself (TCP simultaneous open on an unused local port)."""
+    try:
+        return bool(sock.getsockname() == sock.getpeername())
+    except OSError:
+        return False
+
+
+def answers_http2(sock: socket.socket, answer_timeout: float = ANSWER_TIMEOUT_SECS) -> bool:
+    """Send the HTTP/2 client preface on a connected socket; True if the peer answers SETTINGS.
+
+    A socket connected to itself reads its own preface back, which is not a SETTINGS frame.
+    """
+    header = b""
+    try:
+        sock.settimeout(answer_timeout)
+        sock.sendall(_CLIENT_PREFACE + _EMPTY_SETTINGS_FRAME)
+        while len(header) < _FRAME_HEADER_BYTES:
+            chunk = sock.recv(_FRAME_HEADER_BYTES - len(header))
+            if not chunk:
+                break
+            header += chunk
+    except OSError:
+        return False
+    return len(header) == _FRAME_HEADER_BYTES and header[3] == _SETTINGS
 
 
 def rpc_answers(host: str, port: int, timeout: float = CONNECT_TIMEOUT_SECS) -> bool:
@@ -87,20 +103,28 @@ def wait_until_answering(
     host: str,
     port: int,
     timeout: float,
-    abort: Callable[[], Optional[str]],
+    abort: Optional[Callable[[], Optional[str]]] = None,
     poll_interval: float = POLL_INTERVAL_SECS,
 ) -> Ready:
-    """Probe every ``poll_interval`` until the server answers.
+    """Probe every ``poll_interval`` (50 ms) until the server on host:port answers.
 
-    Raises NotReady on timeout, or when ``abort`` (called before every probe) returns a reason.
+    Raises NotReady after ``timeout`` seconds, or as soon as ``abort`` (called before every probe)
+    returns a reason such as "the JVM exited with status 1"; ``NotReady.aborted`` tells which.
+    Raises ValueError for a port outside 1-65535 or a timeout or interval that is not positive.
     """
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise ValueError("port must be an integer between 1 and 65535, got %r" % (port,))
+    if not timeout > 0:
+        raise ValueError("timeout must be a positive number of seconds, got %r" % (timeout,))
+    if not poll_interval > 0:
+        raise ValueError("poll_interval must be a positive number of seconds, got %r" % (poll_interval,))
     start = time.monotonic()
     deadline = start + timeout
     last_closed = start
     while True:
-        reason = abort()
+        reason = abort() if abort is not None else None
         if reason:
-            raise NotReady(reason, aborted=True)
+            raise NotReady("stopped waiting for %s:%d: %s" % (host, port, reason), aborted=True)
         probe_start = time.monotonic()
         remaining = max(0.01, deadline - probe_start)
         result = probe(host, port, min(CONNECT_TIMEOUT_SECS, remaining), min(ANSWER_TIMEOUT_SECS, remaining))
@@ -114,5 +138,5 @@ def wait_until_answering(
             last_closed = probe_start
         now = time.monotonic()
         if now >= deadline:
-            raise NotReady("%s:%d did not answer within %.0fs" % (host, port, timeout), aborted=False)
+            raise NotReady("%s:%d did not answer within %gs" % (host, port, timeout), aborted=False)
         time.sleep(min(poll_interval, deadline - now))

@@ -97,7 +97,8 @@ class TaskRunner:
         self._launched_at = time.monotonic() if launched_at is None else launched_at
         self._command_factory = command_factory
         self._environ = dict(os.environ if environ is None else environ)
-        self._kill_lock = threading.Lock()
+        # Reentrant: request_kill may run in a signal handler on a thread that holds it.
+        self._kill_lock = threading.RLock()
         self._kill_event = threading.Event()
         self._kill_grace = None  # type: Optional[float]
         self._finished = threading.Event()
@@ -250,9 +251,16 @@ class TaskRunner:
         self._state_file.write(self._slot)
         uid = self.run_as.uid if self.run_as else None
         gid = self.run_as.gid if self.run_as else None
-        mounted = ramdisk.mount_ramdisk(
-            layout.ramdisk_dir, self.plan.ramdisk_size_bytes, mode=0o750, uid=uid, gid=gid
-        )
+        try:
+            mounted = ramdisk.mount_ramdisk(
+                layout.ramdisk_dir, self.plan.ramdisk_size_bytes, mode=0o750, uid=uid, gid=gid
+            )
+        except BaseException:
+            # mount_ramdisk leaves nothing of its own behind when it fails; whatever is at the
+            # path now (say, someone else's mount) is not ours to unmount later.
+            self._slot.mount_path = None
+            self._state_file.write(self._slot)
+            raise
         self.mounted = mounted.path
         check_access(mounted.path, self.run_as, write=True)
         LOG.info("mounted a %d-byte tmpfs ramdisk at %s", mounted.size_bytes, mounted.path)

@@ -26,7 +26,13 @@ from framework.mesos_http import (
     get_json,
     teardown_framework,
 )
-from framework.runner import FrameworkProcess, RunOptions, install_signal_handlers, load_configuration
+from framework.runner import (
+    FrameworkProcess,
+    RunOptions,
+    StartupError,
+    install_signal_handlers,
+    load_configuration,
+)
 from framework.scheduler_core import ReloadRefused
 from framework.spec import ClusterSpec, SpecError, describe_keys, load_spec_file
 from framework.state_store import (
@@ -301,7 +307,7 @@ def _run_foreground(
     install_signal_handlers(process)
     try:
         return process.run()
-    except (StateError, ReloadRefused) as error:
+    except (StateError, ReloadRefused, StartupError) as error:
         logging.getLogger("framework").error("%s", error)
         return EXIT_USAGE
 

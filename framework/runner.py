@@ -38,6 +38,10 @@ TICK_SECONDS = 1.0
 CAPABILITIES = [{"type": "TASK_KILLING_STATE"}]
 
 
+class StartupError(RuntimeError):
+    """The framework cannot start; the message names the setting to change."""
+
+
 @dataclasses.dataclass(frozen=True)
 class RunOptions:
     mesos_master: str
@@ -119,7 +123,15 @@ class FrameworkProcess:
         scheduler = AlluxioScheduler(core, self.store, self._fatal_error)
         with scheduler.lock:
             scheduler.save_state()  # the salt and master slots, before anything refers to them
-        server = StatusServer(self.options.status_bind, self.spec.status_port, self._snapshot_for(scheduler))
+        try:
+            server = StatusServer(
+                self.options.status_bind, self.spec.status_port, self._snapshot_for(scheduler)
+            )
+        except OSError as error:
+            raise StartupError(
+                f"the status endpoint cannot listen on {self.options.status_bind}:{self.spec.status_port}: "
+                f"{error.strerror}; choose another {Key.STATUS_PORT} (or --status-port)"
+            ) from None
         server.start()
         try:
             return self._drive(scheduler, server.port)
@@ -139,7 +151,12 @@ class FrameworkProcess:
         core = scheduler.core
         host = self.options.advertise_host or socket.getfqdn()
         webui_url = f"http://{host}:{status_port}/"
-        secret = self.spec.mesos_secret()
+        try:
+            secret = self.spec.mesos_secret()
+        except OSError as error:
+            raise StartupError(
+                f"{Key.SECRET_FILE}: cannot read {self.spec.secret_file}: {error.strerror}"
+            ) from None
         driver = MesosSchedulerDriver(
             scheduler,
             framework_info(self.spec, core.state, webui_url, host),

@@ -588,7 +588,7 @@ class SchedulerCore:
         actions: list[Action] = []
         if not self.connected:
             return actions
-        ready = self.masters_ready()
+        ready = self.reconciled and self.masters_ready()
         if ready and not self._masters_were_ready:
             self._revive_wanted = True
             self._note("masters ready: workers may start")

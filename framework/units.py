@@ -1,8 +1,9 @@
 """Sizes and durations as users write them in alluxio-site.properties.
 
-Sizes follow Alluxio's FormatUtils.parseSpaceSize: a number with an optional binary unit, case
-insensitive (`1GB`, `512mb`, `1.5g`, `1024` bytes). Durations accept both the Mesos spelling
-(`5secs`, `2mins`, `1weeks`) and Alluxio's (`5s`, `10min`, `1h`, `7d`); a bare number is seconds.
+Sizes follow Alluxio's FormatUtils.parseSpaceSize (the executor's parser): a number with an optional
+binary unit right after it, case insensitive (`1GB`, `512mb`, `1.5g`, `1024` bytes). Durations accept
+both the Mesos spelling (`5secs`, `2mins`, `1weeks`) and Alluxio's (`5s`, `10min`, `1h`, `7d`); a
+bare number is seconds.
 """
 
 from __future__ import annotations
@@ -10,23 +11,9 @@ from __future__ import annotations
 import math
 import re
 
-MB = 1024 * 1024
+from executor.alluxio_process import parse_bytes
 
-_SIZE_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
-_SIZE_UNITS: dict[str, int] = {
-    "": 1,
-    "b": 1,
-    "k": 1024,
-    "kb": 1024,
-    "m": 1024**2,
-    "mb": 1024**2,
-    "g": 1024**3,
-    "gb": 1024**3,
-    "t": 1024**4,
-    "tb": 1024**4,
-    "p": 1024**5,
-    "pb": 1024**5,
-}
+MB = 1024 * 1024
 
 _DURATION_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 _DURATION_UNITS: dict[str, float] = {
@@ -59,15 +46,12 @@ _DURATION_UNITS: dict[str, float] = {
 
 
 def parse_size(text: str) -> int:
-    """Return the size in bytes; raise ValueError saying what is wrong."""
-    match = _SIZE_PATTERN.match(text)
-    if match is None:
-        raise ValueError(f"{text!r} is not a size (expected e.g. 1GB, 512MB, 1024)")
-    number, unit = match.groups()
-    factor = _SIZE_UNITS.get(unit.lower())
-    if factor is None:
-        raise ValueError(f"{text!r} has an unknown size unit {unit!r} (use B, KB, MB, GB, TB or PB)")
-    return int(float(number) * factor)
+    """Return the size in bytes; raise ValueError saying what is wrong.
+
+    One parser for the whole project, so the framework accepts exactly the sizes Alluxio accepts
+    and computes the same byte counts (``1.5KB`` is 1536, ``4 KB`` is refused, as in Alluxio).
+    """
+    return parse_bytes(text)
 
 
 def parse_duration(text: str) -> float:

@@ -131,6 +131,10 @@ class FakeAgent:
             time.sleep(0.02)
         raise AssertionError(f"no {state} within {timeout}s; got {self.states()}; rejected {self.rejected}")
 
+    def end_stream(self) -> None:
+        """The agent goes away: the SUBSCRIBE stream ends (the HTTP endpoint stays up)."""
+        self.stream.put(None)
+
     def close(self) -> None:
         self.stream.put(None)
         self.server.shutdown()
@@ -286,7 +290,9 @@ class Rig:
             readiness_timeout_secs=20,
         )
 
-    def start_executor(self, agent: FakeAgent, name: str) -> tuple[subprocess.Popen[bytes], Path]:
+    def start_executor(
+        self, agent: FakeAgent, name: str, checkpoint: bool = True
+    ) -> tuple[subprocess.Popen[bytes], Path]:
         sandbox = self.root / "sandboxes" / name
         sandbox.mkdir(parents=True, mode=0o755)
         env = {
@@ -297,7 +303,7 @@ class Rig:
             "MESOS_SANDBOX": str(sandbox),
             "MESOS_AGENT_ENDPOINT": agent.endpoint,
             "MESOS_SLAVE_ID": AGENT_ID,
-            "MESOS_CHECKPOINT": "1",
+            "MESOS_CHECKPOINT": "1" if checkpoint else "0",
             "MESOS_HTTP_COMMAND_EXECUTOR": "0",
             "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD": "5secs",
             "LIBPROCESS_PORT": "0",
@@ -524,3 +530,16 @@ def test_a_kill_9d_executor_leaves_nothing_the_next_one_cannot_clean(rig: Rig) -
     second_agent.send({"type": "KILL", "kill": {"task_id": {"value": "worker-b"}}})
     second_agent.wait_for("TASK_KILLED", timeout=20)
     assert _exit_code(second) == 0
+
+
+def test_losing_the_agent_stops_a_non_checkpointed_task(rig: Rig) -> None:
+    agent = rig.agent()
+    proc, sandbox = rig.start_executor(agent, "worker-3", checkpoint=False)
+    rig.launch(agent, "worker-3", rig.plan("worker").to_task_data())
+    agent.wait_for("TASK_RUNNING")
+    java_pid = _fake_java_pid(sandbox, "worker")
+    agent.end_stream()
+    assert _exit_code(proc, timeout=10) == 0
+    assert process_start(java_pid) is None
+    assert ramdisk.find_mount(str(sandbox / "ramdisk")) is None
+    assert agent.states()[-1] == "TASK_KILLED"

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from framework.mesos_http import get_json
+from framework.mesos_http import get_json, teardown_framework
 from framework.spec import Key
 from framework.state_store import read_runtime, read_state
 from tests.mesos_fixtures import MasterProcess, running_master
@@ -370,3 +370,17 @@ def test_authentication_with_the_secret(tmp_path: pathlib.Path, home: pathlib.Pa
         finally:
             accepted.stop()
         assert "right-secret" not in (home / "logs" / "framework.out").read_text(encoding="utf-8")
+
+
+def test_removal_by_the_operator_ends_the_framework_and_forgets_its_id(
+    master: MasterProcess, framework: Framework, home: pathlib.Path
+) -> None:
+    framework.start()
+    doc = framework.wait_phase("running")
+    teardown_framework(master.address, doc["framework"]["id"])
+    assert framework.wait_exit(timeout=60) == 1
+    assert "Framework has been removed" in (home / "logs" / "framework.out").read_text(encoding="utf-8")
+    saved = read_state(home / "state")
+    assert saved is not None
+    assert saved.framework_id is None, "the next start registers a new framework"
+    assert saved.tasks == {}

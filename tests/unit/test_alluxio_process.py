@@ -1,4 +1,4 @@
-"""executor/alluxio_process.py: sizes, java discovery, command lines, readiness and log tails.
+"""executor/alluxio_process.py (sizes, java discovery, command lines, log tails) and executor/readiness.py.
 
 The JVMs themselves run in tests/integration/test_alluxio_distribution.py; here the commands are
 checked for what they must contain, against small real directory layouts.
@@ -6,15 +6,18 @@ checked for what they must contain, against small real directory layouts.
 
 from __future__ import annotations
 
+import itertools
 import socket
 import stat
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from executor import alluxio_process as ap
+from executor import readiness
 
 MiB = 1024 * 1024
 
@@ -53,9 +56,12 @@ def test_parse_bytes_follows_alluxio(text: str, expected: int) -> None:
     [
         ("", "cannot parse ''"),
         ("MB", "expected a number"),
-        ("64 MB", "unknown unit ' MB'"),
-        ("1XB", "unknown unit 'XB'"),
-        ("1.", "unknown unit '.'"),
+        ("64 MB", "'64 MB' as a size: no space is allowed between the number and the unit 'MB'"),
+        ("4 kib", "no space is allowed between the number and the unit 'kib'"),
+        ("64MB ", "trailing whitespace is not allowed"),
+        ("1XB", "unknown size unit 'XB'"),
+        ("1 potato", "unknown size unit 'potato'"),
+        ("1.", "unknown size unit '.'"),
         ("-1MB", "is negative"),
         ("9000PB", "larger than Alluxio can represent"),
         ("1e400", "larger than Alluxio can represent"),
@@ -250,7 +256,10 @@ def test_bad_layouts_and_properties_are_named(tmp_path: Path, layout: dict[str, 
         ap.master_command(_cfg(layout, properties={"k": 1}))
 
 
-# --- readiness --------------------------------------------------------------------------------
+# --- readiness (executor/readiness.py, the one readiness API) -------------------------------
+
+_SETTINGS_FRAME = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+_CLIENT_HELLO_BYTES = 24 + 9  # the HTTP/2 client preface and the probe's empty SETTINGS frame
 
 
 def _free_port() -> int:
@@ -259,54 +268,155 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_wait_for_port_sees_the_port_open_within_250ms() -> None:
-    port = _free_port()
-    opened_at: list[float] = []
-    server = socket.socket()
-    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+class Http2Listener:
+    """A real listening socket on 127.0.0.1 that answers every HTTP/2 client preface with SETTINGS,
+    like a gRPC server; ``answer=False`` accepts connections but never answers (a JVM that bound
+    its port before serving it). ``open()`` may be called later than construction."""
 
-    def open_later() -> None:
-        time.sleep(0.6)
-        server.bind(("127.0.0.1", port))
-        server.listen()
-        opened_at.append(time.monotonic())
+    def __init__(self, port: int, answer: bool = True) -> None:
+        self.port = port
+        self.answer = answer
+        self.opened_at = 0.0
+        self._server = socket.socket()
+        self._server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
 
-    opener = threading.Thread(target=open_later)
+    def open(self) -> None:
+        self._server.bind(("127.0.0.1", self.port))
+        self._server.listen(16)
+        self._server.settimeout(0.05)
+        self.opened_at = time.monotonic()
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                try:
+                    received = b""
+                    while len(received) < _CLIENT_HELLO_BYTES:
+                        chunk = conn.recv(_CLIENT_HELLO_BYTES - len(received))
+                        if not chunk:
+                            break
+                        received += chunk
+                    if self.answer and received.startswith(b"PRI * HTTP/2.0"):
+                        conn.sendall(_SETTINGS_FRAME)
+                    while conn.recv(64):  # let the client close first, so no reset loses the answer
+                        pass
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        self._server.close()
+
+
+@pytest.fixture
+def listener() -> Iterator[Http2Listener]:
+    server = Http2Listener(_free_port())
     try:
-        opener.start()
-        ap.wait_for_port("127.0.0.1", port, timeout_s=10)
-        seen_at = time.monotonic()
-        opener.join()
-        assert 0 <= seen_at - opened_at[0] < 0.25
+        yield server
     finally:
-        opener.join()
         server.close()
 
 
-def test_wait_for_port_times_out() -> None:
+def test_readiness_sees_an_answering_port_within_250ms_of_it_opening(listener: Http2Listener) -> None:
+    opener = threading.Timer(0.6, listener.open)
+    try:
+        opener.start()
+        ready = readiness.wait_until_answering("127.0.0.1", listener.port, timeout=10)
+        seen_at = time.monotonic()
+    finally:
+        opener.cancel()
+        opener.join()
+    assert listener.opened_at > 0
+    assert 0 <= seen_at - listener.opened_at < 0.25
+    assert 0.5 < ready.waited_secs < 1.0
+    assert 0 <= ready.open_detected_within_secs < 0.25
+
+
+def test_a_port_that_accepts_but_never_answers_is_not_ready() -> None:
+    silent = Http2Listener(_free_port(), answer=False)
+    try:
+        silent.open()
+        started = time.monotonic()
+        expected = f"127.0.0.1:{silent.port} did not answer within 1s"
+        with pytest.raises(readiness.NotReady, match=expected) as e:
+            readiness.wait_until_answering("127.0.0.1", silent.port, timeout=1)
+        assert e.value.aborted is False
+        assert 1.0 <= time.monotonic() - started < 2.0
+    finally:
+        silent.close()
+
+
+def test_readiness_times_out_on_a_closed_port() -> None:
     port = _free_port()
     started = time.monotonic()
-    with pytest.raises(ap.PortWaitTimeout, match=f"127.0.0.1:{port} did not answer within 0.5s"):
-        ap.wait_for_port("127.0.0.1", port, timeout_s=0.5)
+    with pytest.raises(readiness.NotReady, match=f"127.0.0.1:{port} did not answer within 0.5s") as e:
+        readiness.wait_until_answering("127.0.0.1", port, timeout=0.5)
+    assert e.value.aborted is False
     assert 0.5 <= time.monotonic() - started < 1.5
 
 
-def test_wait_for_port_stops_when_abort_gives_a_reason() -> None:
+def test_readiness_stops_when_abort_gives_a_reason() -> None:
     port = _free_port()
-    calls: list[int] = []
+    calls: list[float] = []
 
     def abort() -> str | None:
-        calls.append(1)
+        calls.append(time.monotonic())
         return "the JVM exited with status 1" if len(calls) >= 3 else None
 
-    with pytest.raises(ap.PortWaitAborted, match="the JVM exited with status 1"):
-        ap.wait_for_port("127.0.0.1", port, timeout_s=30, abort=abort)
+    with pytest.raises(readiness.NotReady, match="the JVM exited with status 1") as e:
+        readiness.wait_until_answering("127.0.0.1", port, timeout=30, abort=abort)
+    assert e.value.aborted is True
     assert len(calls) == 3
+    # Polled about every 50 ms: quick enough to see a port open, slow enough not to spin.
+    gaps = [b - a for a, b in itertools.pairwise(calls)]
+    assert all(0.04 <= gap < 0.2 for gap in gaps), gaps
 
 
-def test_wait_for_port_rejects_bad_ports() -> None:
-    with pytest.raises(ap.AlluxioProcessError, match="port must be between 1 and 65535"):
-        ap.wait_for_port("127.0.0.1", 0, timeout_s=1)
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"port": 0}, "port must be an integer between 1 and 65535, got 0"),
+        ({"port": 65536}, "port must be an integer between 1 and 65535, got 65536"),
+        ({"port": "19998"}, "port must be an integer between 1 and 65535, got '19998'"),
+        ({"timeout": 0}, "timeout must be a positive number of seconds, got 0"),
+        ({"poll_interval": -1}, "poll_interval must be a positive number of seconds, got -1"),
+    ],
+)
+def test_readiness_rejects_bad_arguments_by_name(kwargs: dict[str, object], message: str) -> None:
+    args: dict[str, object] = {"host": "127.0.0.1", "port": 19998, "timeout": 1.0, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        readiness.wait_until_answering(**args)  # type: ignore[arg-type]
+
+
+def test_a_socket_connected_to_itself_is_not_a_server() -> None:
+    # What a bare connect can hit on an unused port in the ephemeral range: TCP simultaneous open
+    # connects the socket to itself, and it then reads its own preface back.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(2)
+        sock.connect(sock.getsockname())
+        assert readiness.is_self_connected(sock) is True
+        assert readiness.answers_http2(sock, answer_timeout=0.5) is False
+
+
+def test_probe_tells_connected_from_answered(listener: Http2Listener) -> None:
+    listener.open()
+    answered = readiness.probe("127.0.0.1", listener.port)
+    assert answered.connected
+    assert answered.answered
+    assert readiness.rpc_answers("127.0.0.1", listener.port) is True
+    listener.close()
+    assert readiness.probe("127.0.0.1", listener.port) == readiness.Probe(False, False, 0.0, 0.0)
 
 
 # --- logs -------------------------------------------------------------------------------------

@@ -36,6 +36,13 @@ def test_bad_duration(text: str) -> None:
 
 def test_environment_of_a_custom_executor() -> None:
     agent = AgentEnvironment.from_environ(ENV)
+    assert agent.checkpoint is False
+    assert agent.recovery_timeout_secs == 900.0
+    checkpointed = AgentEnvironment.from_environ(
+        {**ENV, "MESOS_CHECKPOINT": "1", "MESOS_RECOVERY_TIMEOUT": "2mins"}
+    )
+    assert (checkpointed.checkpoint, checkpointed.recovery_timeout_secs) == (True, 120.0)
+    assert AgentEnvironment.from_environ({**ENV, "MESOS_CHECKPOINT": "0"}).checkpoint is False
     assert agent.sandbox == ENV["MESOS_SANDBOX"]
     assert agent.shutdown_grace_secs == 5.0
     assert agent.agent_endpoint == "10.0.0.5:5051"

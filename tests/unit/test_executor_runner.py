@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import stat
+import subprocess
 import tempfile
 import threading
 import time
@@ -408,3 +409,25 @@ def test_a_port_that_only_accepts_is_not_ready(world: World) -> None:
         assert rpc_answers("127.0.0.1", port, timeout=0.3) is False
         assert time.monotonic() - started < 1.0
     assert rpc_answers("127.0.0.1", port, timeout=0.3) is False  # closed: refused
+
+
+def test_a_foreign_mount_at_the_ramdisk_path_fails_clearly_and_does_not_block_the_slot(world: World) -> None:
+    foreign = world.root / "foreign"
+    foreign.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "somebody-elses", str(foreign)], check=True)
+    try:
+        plan = world.plan(ramdisk_dir=str(foreign))
+        final = world.runner(plan).run()
+        assert final.state == "TASK_FAILED"
+        assert "refusing to unmount" in final.message
+        mount = ramdisk.find_mount(str(foreign))
+        assert mount is not None
+        assert mount.source == "somebody-elses"  # untouched
+        assert not Path(plan.state_dir, "alluxio-worker.json").exists()
+        # The slot is free again: a correct plan runs.
+        world.updates.clear()
+        runner = world.runner(world.plan())
+        kill_when_running(runner, world, grace=2.0, checks=[])
+        assert runner.run().state == "TASK_KILLED"
+    finally:
+        subprocess.run(["umount", str(foreign)], check=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import pathlib
 import shutil
+import socket
 import subprocess
 import sys
 import textwrap
@@ -191,3 +192,34 @@ def test_a_second_framework_for_the_same_state_dir_is_refused(tmp_path: pathlib.
     finally:
         holder.kill()
         holder.wait(timeout=10)
+
+
+def test_a_busy_status_port_is_reported_with_the_setting_to_change(tmp_path: pathlib.Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        write_conf(tmp_path, f"{Key.STATUS_PORT}={port}\n")
+        result = cli(
+            "framework",
+            "start",
+            "127.0.0.1:1",
+            "--home",
+            str(tmp_path),
+            "--foreground",
+            "--status-bind",
+            "127.0.0.1",
+        )
+    assert result.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
+    assert Key.STATUS_PORT in result.stderr
+
+
+def test_an_unreadable_secret_file_is_reported(tmp_path: pathlib.Path) -> None:
+    write_conf(tmp_path, f"{Key.SECRET_FILE}={tmp_path / 'missing.secret'}\n{Key.STATUS_PORT}=0\n")
+    result = cli("framework", "start", "127.0.0.1:1", "--home", str(tmp_path), "--foreground")
+    assert result.returncode == 2
+    assert (
+        f"{Key.SECRET_FILE}: cannot read {tmp_path / 'missing.secret'}: No such file or directory"
+        in result.stderr
+    )

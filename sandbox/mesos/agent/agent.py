@@ -43,7 +43,7 @@ from sandbox.mesos.agent.model import (
 from sandbox.mesos.agent.processes import boot_id, describe_wait_status
 from sandbox.mesos.agent.recovery import read_boot_id, read_latest_agent, recover_frameworks
 from sandbox.mesos.agent.status_updates import StatusUpdate, StreamError, TaskStatusUpdateManager
-from sandbox.mesos.wire import b64encode, new_uuid_bytes
+from sandbox.mesos.wire import b64decode, b64encode, new_uuid_bytes
 
 log = logging.getLogger("mesos.agent")
 
@@ -163,7 +163,9 @@ class Agent:
             self.frameworks[framework.framework_id] = framework
             for executor in framework.executors.values():
                 for task, journal in tasks_by_container.get(executor.container_id, []):
-                    self.updates.recover(framework.framework_id, task.task_id, journal)
+                    stream = self.updates.recover(framework.framework_id, task.task_id, journal)
+                    if stream.terminated and not stream.pending:
+                        executor.complete_task(task.task_id)
         self.reconnect_allowed = True
 
         waiting = []
@@ -688,6 +690,8 @@ class Agent:
     def _status_update(self, fid: str, status: dict[str, Any], *, from_executor: bool) -> None:
         """Slave::statusUpdate and its continuations, minus the parts about resources."""
         task_id = str(status["task_id"]["value"])
+        # Compare uuids as bytes: the master hands acknowledgements back re-encoded canonically.
+        status["uuid"] = b64encode(b64decode(status["uuid"]))
         status["agent_id"] = _id(self.agent_id)
         status["source"] = "SOURCE_EXECUTOR" if from_executor else "SOURCE_AGENT"
         framework = self.frameworks.get(fid)
@@ -772,7 +776,7 @@ class Agent:
             log.warning("Dropping status update acknowledgement for %s: agent is %s", fid, self.state)
             return
         try:
-            finished = self.updates.acknowledge(fid, task_id, uuid_b64)
+            finished = self.updates.acknowledge(fid, task_id, b64encode(b64decode(uuid_b64)))
         except StreamError as error:
             log.error("Failed to handle status update acknowledgement: %s", error)
             return

@@ -19,6 +19,7 @@ import fcntl
 import gzip
 import json
 import os
+import re
 import shutil
 import sys
 import tarfile
@@ -37,10 +38,15 @@ class FetchError(Exception):
     """Why one URI could not be fetched (the text Mesos would log)."""
 
 
+_CREDENTIALS = re.compile(r"(://[^/@:\s\"]+):[^/@\s\"]*@")
+
+
 def _log(level: str, message: str) -> None:
-    # glog's line format, which operators grepping a Mesos sandbox expect.
+    # glog's line format, which operators grepping a Mesos sandbox expect. Passwords embedded
+    # in URIs (http://user:secret@host/...) are masked: the sandbox is readable by the task.
     now = time.time()
     stamp = time.strftime("%m%d %H:%M:%S", time.localtime(now)) + f".{int((now % 1) * 1e6):06d}"
+    message = _CREDENTIALS.sub(r"\1:***@", message)
     sys.stderr.write(f"{level}{stamp} {os.getpid():>5} fetcher.py] {message}\n")
     sys.stderr.flush()
 

@@ -39,14 +39,16 @@ def frameworks(mesos_master: MasterProcess) -> Iterator[Callable[..., TestFramew
 
 @pytest.fixture
 def agents(mesos_master: MasterProcess, tmp_path: Path) -> Iterator[Callable[..., AgentProcess]]:  # noqa: F811
-    """``agents(*flags, work_dir=..., **kwargs)`` starts agents; all (and their executors) stopped afterwards."""
+    """``agents(*flags, work_dir=..., **kwargs)`` starts agents, stopped with their executors after."""
     started: list[AgentProcess] = []
     work_dirs: set[Path] = set()
 
-    def start(*flags: str, work_dir: Path | None = None, **kwargs: Any) -> AgentProcess:
+    def start(
+        *flags: str, work_dir: Path | None = None, master: str | None = None, **kwargs: Any
+    ) -> AgentProcess:
         directory = work_dir or tmp_path / f"agent-{len(started)}" / "work"
         work_dirs.add(directory)
-        agent = start_agent(mesos_master.address, directory, flags, **kwargs)
+        agent = start_agent(master or mesos_master.address, directory, flags, **kwargs)
         started.append(agent)
         return agent
 

@@ -128,28 +128,30 @@ class Recorder(Scheduler):
     def reregistered(self, driver: Any, master_info: Any) -> None:
         self._record(lambda: setattr(self, "reregistrations", self.reregistrations + 1))
 
-    def resourceOffers(self, driver: Any, offers: Any) -> None:  # noqa: N802 - pymesos' callback name
+    def resourceOffers(self, driver: Any, offers: Any) -> None:
         self._record(lambda: self.offers.extend(offers))
 
-    def offerRescinded(self, driver: Any, offer_id: Any) -> None:  # noqa: N802
+    def offerRescinded(self, driver: Any, offer_id: Any) -> None:
         self._record(
             lambda: self.offers.__setitem__(slice(None), [o for o in self.offers if o["id"] != offer_id])
         )
 
-    def statusUpdate(self, driver: Any, update: Any) -> None:  # noqa: N802
-        self._record(lambda: self.updates.append(dict(update)))
+    def statusUpdate(self, driver: Any, update: Any) -> None:
+        received = dict(update)
+        received["_received_at"] = time.monotonic()
+        self._record(lambda: self.updates.append(received))
 
-    def frameworkMessage(self, driver: Any, executor_id: Any, agent_id: Any, data: Any) -> None:  # noqa: N802
+    def frameworkMessage(self, driver: Any, executor_id: Any, agent_id: Any, data: Any) -> None:
         self._record(
             lambda: self.messages.append((executor_id["value"], agent_id["value"], base64.b64decode(data)))
         )
 
-    def executorLost(self, driver: Any, executor_id: Any, agent_id: Any, status: Any) -> None:  # noqa: N802
+    def executorLost(self, driver: Any, executor_id: Any, agent_id: Any, status: Any) -> None:
         self._record(
             lambda: self.executor_lost.append((executor_id["value"], agent_id["value"], int(status)))
         )
 
-    def slaveLost(self, driver: Any, agent_id: Any) -> None:  # noqa: N802
+    def slaveLost(self, driver: Any, agent_id: Any) -> None:
         self._record(lambda: self.agent_lost.append(agent_id["value"]))
 
     def error(self, driver: Any, message: Any) -> None:
@@ -171,6 +173,7 @@ class TestFramework:
         framework_id: str | None = None,
         capabilities: list[str] | None = None,
         user: str = "root",
+        implicit_acknowledgements: bool = True,
     ) -> None:
         self.recorder = Recorder()
         info: dict[str, Any] = {"user": user, "name": name, "checkpoint": checkpoint}
@@ -181,7 +184,9 @@ class TestFramework:
             self.recorder.framework_id = framework_id
         if capabilities:
             info["capabilities"] = [{"type": c} for c in capabilities]
-        self.driver = MesosSchedulerDriver(self.recorder, info, master, use_addict=True)
+        self.driver = MesosSchedulerDriver(
+            self.recorder, info, master, use_addict=True, implicit_acknowledgements=implicit_acknowledgements
+        )
         self._stopped = False
 
     def start(self, timeout: float = 20.0) -> TestFramework:

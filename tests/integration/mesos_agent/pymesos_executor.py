@@ -52,7 +52,7 @@ class ScriptedExecutor(Executor):
         with open("reregistered", "a", encoding="utf-8") as handle:
             handle.write(f"{time.time()}\n")
 
-    def launchTask(self, driver: Any, task: Any) -> None:  # noqa: N802 - pymesos' callback name
+    def launchTask(self, driver: Any, task: Any) -> None:
         plan = json.loads(base64.b64decode(task["data"])) if task.get("data") else {"action": "finish"}
         task_id = task["task_id"]
         driver.sendStatusUpdate(_status(task_id, "TASK_STARTING"))
@@ -67,12 +67,12 @@ class ScriptedExecutor(Executor):
             with self.lock:
                 self.running[task_id["value"]] = task
 
-    def killTask(self, driver: Any, task_id: Any) -> None:  # noqa: N802
+    def killTask(self, driver: Any, task_id: Any) -> None:
         with self.lock:
             self.running.pop(task_id["value"], None)
         driver.sendStatusUpdate(_status(task_id, "TASK_KILLED", "killed by the scheduler"))
 
-    def frameworkMessage(self, driver: Any, message: Any) -> None:  # noqa: N802
+    def frameworkMessage(self, driver: Any, message: Any) -> None:
         text = base64.b64decode(message).decode("utf-8")
         driver.sendFrameworkMessage(encode_data(f"echo:{text}".encode()))
 

@@ -12,15 +12,22 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.mesos_agent.harness import TestFramework, executor_info, executor_task
-from tests.mesos_fixtures import REPO_ROOT, AgentProcess, MasterProcess, stop_process
+from tests.integration.mesos_agent.harness import TestFramework, command_task, executor_info, executor_task
+from tests.mesos_fixtures import REPO_ROOT, AgentProcess, MasterProcess, container_processes, stop_process
 
 pytestmark = pytest.mark.integration
 
 
 def _executor_pid(agent: AgentProcess, framework_id: str, executor_id: str) -> int:
     sandbox = (
-        agent.work_dir / "slaves" / agent.agent_id / "frameworks" / framework_id / "executors" / executor_id / "runs"
+        agent.work_dir
+        / "slaves"
+        / agent.agent_id
+        / "frameworks"
+        / framework_id
+        / "executors"
+        / executor_id
+        / "runs"
         / "latest"
     )
     record = sandbox / "executor.json"
@@ -51,12 +58,21 @@ def _wait_master_ports(master: MasterProcess, agent_id: str, ports: str, timeout
         time.sleep(0.1)
 
 
-def _run_agent_to_exit(master: MasterProcess, work_dir: Path, port: int, *flags: str) -> subprocess.CompletedProcess[str]:
+def _run_agent_to_exit(
+    master: MasterProcess, work_dir: Path, port: int, *flags: str
+) -> subprocess.CompletedProcess[str]:
     """Run an agent that is expected to refuse to start; returns its exit status and output."""
     return subprocess.run(
         [
-            sys.executable, "-m", "sandbox.mesos", "agent", f"--master={master.address}", f"--work_dir={work_dir}",
-            "--ip=127.0.0.1", f"--port={port}", *flags,
+            sys.executable,
+            "-m",
+            "sandbox.mesos",
+            "agent",
+            f"--master={master.address}",
+            f"--work_dir={work_dir}",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            *flags,
         ],
         cwd=REPO_ROOT,
         capture_output=True,
@@ -86,7 +102,9 @@ def test_additive_restart_keeps_executors_and_incompatible_restart_refuses(
     # Restart with an additional port range: allowed under `additive`.
     stop_process(first.process)
     assert _alive(pid), "stopping the agent must not stop its executors"
-    second = agents("--resources=ports:[31000-31100,32000-32100]", *common, work_dir=work_dir, port=first.port)
+    second = agents(
+        "--resources=ports:[31000-31100,32000-32100]", *common, work_dir=work_dir, port=first.port
+    )
     assert second.agent_id == agent_id
     deadline = time.monotonic() + 30
     while not (sandbox / "reregistered").exists():
@@ -104,7 +122,9 @@ def test_additive_restart_keeps_executors_and_incompatible_restart_refuses(
 
     # Restart without a range the agent used to offer: refused, with Mesos' instructions.
     stop_process(second.process)
-    refused = _run_agent_to_exit(mesos_master, work_dir, first.port, "--resources=ports:[32000-32100]", *common)
+    refused = _run_agent_to_exit(
+        mesos_master, work_dir, first.port, "--resources=ports:[32000-32100]", *common
+    )
     assert refused.returncode == 1
     assert (
         "Failed to perform recovery: Configuration change not permitted under 'additive' policy: "
@@ -112,7 +132,9 @@ def test_additive_restart_keeps_executors_and_incompatible_restart_refuses(
         "[32000-32100]"
     ) in refused.stderr
     latest = work_dir / "meta" / "slaves" / "latest"
-    assert f"rm -f {latest}\nThis ensures that the agent does not recover old live executors." in refused.stderr
+    assert (
+        f"rm -f {latest}\nThis ensures that the agent does not recover old live executors." in refused.stderr
+    )
     assert _alive(pid), "a refused restart leaves the executors alone"
 
     # Following the instructions makes it a new agent; the old executor is destroyed.
@@ -145,3 +167,41 @@ def test_equal_policy_refuses_any_change(
 
     again = agents("--attributes=rack:r1", work_dir=work_dir, port=first.port)
     assert again.agent_id == agent_id
+
+
+def test_restart_recovers_checkpointed_command_tasks_and_kills_the_others(
+    tmp_path: Path, agents: Callable[..., AgentProcess], frameworks: Callable[..., TestFramework]
+) -> None:
+    work_dir = tmp_path / "host" / "work"
+    flags = ("--executor_reregistration_timeout=20secs",)
+    first = agents(*flags, work_dir=work_dir)
+    agent_id = first.agent_id
+    durable = frameworks(name="durable", checkpoint=True, failover_timeout=300.0)
+    fleeting = frameworks(name="fleeting", checkpoint=False, failover_timeout=300.0)
+    durable.launch([command_task("kept", agent_id, "exec sleep 1000")], agent_id)
+    durable.wait_update("kept", "TASK_RUNNING")
+    fleeting.launch([executor_task("dropped", agent_id, executor_info("stray"), {"action": "run"})], agent_id)
+    fleeting.wait_update("dropped", "TASK_RUNNING")
+    stray = _executor_pid(first, fleeting.framework_id, "stray")
+    command_executors = set(container_processes(work_dir)) - {stray}
+
+    stop_process(first.process)
+    time.sleep(1.0)
+    # pymesos reads MESOS_CHECKPOINT="0" as true, so this executor stays and keeps reconnecting.
+    assert _alive(stray)
+    assert all(_alive(pid) for pid in command_executors), "checkpointed executors outlive the agent"
+    second = agents(*flags, work_dir=work_dir, port=first.port)
+    assert second.agent_id == agent_id
+
+    # The non-checkpointing framework's executor is an orphan to the restarted agent: destroyed,
+    # and its task is lost once the agent re-registers without it.
+    assert fleeting.wait_terminal("dropped", timeout=30)["state"] == "TASK_LOST"
+    assert not _alive(stray)
+    # The checkpointing framework's command executor reconnected and still obeys.
+    durable.driver.killTask({"value": "kept"})
+    killed = durable.wait_update("kept", "TASK_KILLED", timeout=20)
+    assert killed["message"] == "Command terminated with signal Terminated"
+    deadline = time.monotonic() + 20
+    while container_processes(work_dir) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert container_processes(work_dir) == []

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.integration.mesos_agent.harness import TestFramework, executor_info, executor_task
-from tests.mesos_fixtures import AgentProcess
+from tests.mesos_fixtures import AgentProcess, container_processes
 
 pytestmark = pytest.mark.integration
 
@@ -58,3 +58,25 @@ def test_registration_timeout_and_kill_before_registration(
     assert time.monotonic() - started < 5
     lost = framework.wait_for(lambda r: r.executor_lost, 20, "the FAILURE event")
     assert lost == [("silent", agent_id, 9)], "the executor was SIGKILLed"
+
+
+def test_shutdown_kills_an_unresponsive_executor_after_its_grace_period(
+    mesos_agent: AgentProcess, frameworks: Callable[..., TestFramework]
+) -> None:
+    framework = frameworks()
+    agent_id = mesos_agent.agent_id
+    stubborn = executor_info(
+        "stubborn", command={"value": "trap '' TERM; sleep 1000 & wait; sleep 1000", "shell": True}
+    )
+    stubborn["shutdown_grace_period"] = {"nanoseconds": 1_500_000_000}
+    framework.launch([executor_task("ignored", agent_id, stubborn, {"action": "run"})], agent_id)
+    deadline = time.monotonic() + 20
+    while not container_processes(mesos_agent.work_dir):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    started = time.monotonic()
+    framework.stop()  # teardown: the agent shuts the framework's executors down
+    while container_processes(mesos_agent.work_dir):
+        assert time.monotonic() - started < 10, "the executor outlived its shutdown grace period"
+        time.sleep(0.05)
+    assert time.monotonic() - started >= 1.4, "killed only after the grace period"

@@ -30,11 +30,11 @@ class CountingServer:
         counts = self.hits
 
         class Handler(http.server.SimpleHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's method name
+            def do_GET(self) -> None:
                 counts[self.path] = counts.get(self.path, 0) + 1
                 super().do_GET()
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - overridden signature
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         self.httpd = http.server.ThreadingHTTPServer(

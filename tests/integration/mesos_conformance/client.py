@@ -11,6 +11,7 @@ import collections
 import contextlib
 import http.client
 import json
+import os
 import socket
 import time
 from collections.abc import Callable
@@ -105,6 +106,7 @@ class EventStream:
         self.events: collections.deque[JsonObject] = collections.deque()
         self.seen: list[JsonObject] = []
         self.ended = False
+        self.on_event: Callable[[JsonObject], None] | None = None
         self.body_if_not_streaming = b""
         if "chunked" not in self.headers.get("transfer-encoding", ""):
             length = int(self.headers.get("content-length", "0"))
@@ -170,6 +172,8 @@ class EventStream:
             event = json.loads(record)
             self.events.append(event)
             self.seen.append(event)
+            if self.on_event is not None:
+                self.on_event(event)
 
     def _fill(self, deadline: float) -> bool:
         """Read once; False when the stream has ended."""
@@ -196,34 +200,44 @@ class EventStream:
                 raise StreamClosed("stream ended")
         return self.events.popleft()
 
+    def _take(
+        self, event_type: str | None, predicate: Callable[[JsonObject], bool] | None
+    ) -> JsonObject | None:
+        for event in self.events:
+            if (event_type is None or event.get("type") == event_type) and (
+                predicate is None or predicate(event)
+            ):
+                self.events.remove(event)
+                return event
+        return None
+
     def wait_for(
         self, event_type: str, timeout: float = 10.0, predicate: Callable[[JsonObject], bool] | None = None
     ) -> JsonObject:
-        """The next event of that type (matching predicate); others are skipped."""
+        """The first queued or arriving event of that type (matching predicate).
+
+        Other events stay queued, so the order in which a test waits does not matter.
+        """
         deadline = time.monotonic() + timeout
         while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            found = self._take(event_type, predicate)
+            if found is not None:
+                return found
+            if time.monotonic() >= deadline:
                 raise TimeoutError(
                     f"no {event_type} within {timeout}s; seen {[e.get('type') for e in self.seen]}"
                 )
-            event = self.next_event(remaining)
-            if event.get("type") == event_type and (predicate is None or predicate(event)):
-                return event
+            if not self._fill(deadline):
+                raise StreamClosed(f"stream ended while waiting for {event_type}")
 
     def collect(self, seconds: float, event_type: str | None = None) -> list[JsonObject]:
-        """Every event (of that type) received during the next ``seconds``."""
+        """Every queued or arriving event (of that type) within the next ``seconds``."""
         deadline = time.monotonic() + seconds
-        found: list[JsonObject] = []
-        while time.monotonic() < deadline:
-            try:
-                event = self.next_event(max(0.01, deadline - time.monotonic()))
-            except TimeoutError:
-                break
-            except StreamClosed:
-                break
-            if event_type is None or event.get("type") == event_type:
-                found.append(event)
+        while time.monotonic() < deadline and self._fill(deadline):
+            pass
+        found = [e for e in self.events if event_type is None or e.get("type") == event_type]
+        for event in found:
+            self.events.remove(event)
         return found
 
     def wait_closed(self, timeout: float = 10.0) -> None:
@@ -245,17 +259,37 @@ def framework_info(**overrides: Any) -> JsonObject:
 
 
 class SchedulerClient:
-    """A scheduler speaking raw HTTP: one event stream plus calls carrying its Mesos-Stream-Id."""
+    """A scheduler speaking raw HTTP: one event stream plus calls carrying its Mesos-Stream-Id.
 
-    def __init__(self, master: MasterProcess, stream: EventStream, subscribed: JsonObject) -> None:
+    With ``auto_ack`` (the default) every UPDATE carrying a uuid is acknowledged as soon as it is
+    read, as pymesos does with implicit acknowledgements; without acks the agent would never send
+    a task's next update.
+    """
+
+    def __init__(
+        self, master: MasterProcess, stream: EventStream, subscribed: JsonObject, auto_ack: bool = True
+    ) -> None:
         self.master = master
         self.stream = stream
         self.subscribed = subscribed
         self.framework_id: str = subscribed["subscribed"]["framework_id"]["value"]
+        self.acks: list[Reply] = []
+        if auto_ack:
+            stream.on_event = self._auto_ack
+            for event in stream.events:
+                self._auto_ack(event)
+
+    def _auto_ack(self, event: JsonObject) -> None:
+        if event.get("type") == "UPDATE" and "uuid" in event["update"]["status"]:
+            self.acks.append(self.acknowledge(event["update"]["status"]))
 
     @classmethod
     def subscribe(
-        cls, master: MasterProcess, headers: dict[str, str] | None = None, **overrides: Any
+        cls,
+        master: MasterProcess,
+        headers: dict[str, str] | None = None,
+        auto_ack: bool = True,
+        **overrides: Any,
     ) -> SchedulerClient:
         info = framework_info(**overrides)
         body: JsonObject = {"type": "SUBSCRIBE", "subscribe": {"framework_info": info}}
@@ -263,11 +297,15 @@ class SchedulerClient:
             body["framework_id"] = info["id"]
         stream = EventStream(master, body, headers=headers)
         assert stream.status == 200, (stream.status, stream.body_if_not_streaming)
-        return cls(master, stream, stream.wait_for("SUBSCRIBED"))
+        client = cls(master, stream, stream.wait_for("SUBSCRIBED"), auto_ack)
+        client._headers = dict(headers or {})
+        return client
+
+    _headers: dict[str, str] = {}
 
     def call(self, kind: str, headers: dict[str, str] | None = None, **payload: Any) -> Reply:
         body: JsonObject = {"type": kind, "framework_id": {"value": self.framework_id}, **payload}
-        all_headers = {"Mesos-Stream-Id": self.stream.stream_id, **(headers or {})}
+        all_headers = {"Mesos-Stream-Id": self.stream.stream_id, **self._headers, **(headers or {})}
         return post_json(self.master, "/api/v1/scheduler", body, all_headers)
 
     def offers(self, timeout: float = 10.0) -> list[JsonObject]:
@@ -360,3 +398,102 @@ def ranges(offer: JsonObject, name: str) -> list[tuple[int, int]]:
 
 def uuid_bytes(status: JsonObject) -> bytes:
     return base64.b64decode(status["uuid"])
+
+
+class FakeAgent:
+    """A minimal agent on the internal protocol: records what the master sends it, answers pings.
+
+    Used to test the master's real-agent path without depending on the agent implementation.
+    """
+
+    def __init__(
+        self, master: MasterProcess, hostname: str = "fake-agent", resources: list[JsonObject] | None = None
+    ):
+        import http.server
+        import threading
+
+        self.master = master
+        self.received: list[tuple[str, JsonObject]] = []
+        self.ping_ok = True
+        self._lock = threading.Lock()
+        agent = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                status = 200 if agent.ping_ok else 503
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                with agent._lock:
+                    agent.received.append((self.path.rsplit("/", 1)[-1], body))
+                self.send_response(202)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.info: JsonObject = {
+            "hostname": hostname,
+            "port": self.server.server_address[1],
+            "resources": resources
+            or [
+                {"name": "cpus", "type": "SCALAR", "scalar": {"value": 1.0}},
+                {"name": "mem", "type": "SCALAR", "scalar": {"value": 512.0}},
+            ],
+        }
+        reply = post_json(
+            master, "/internal/agent/register", {"agent_info": self.info, "agent_url": self.url}
+        )
+        assert reply.status == 200, reply.text
+        self.agent_id: str = reply.json()["agent_id"]["value"]
+
+    def messages(self, kind: str) -> list[JsonObject]:
+        with self._lock:
+            return [body for name, body in self.received if name == kind]
+
+    def wait_message(self, kind: str, timeout: float = 10.0, count: int = 1) -> list[JsonObject]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.messages(kind)
+            if len(found) >= count:
+                return found
+            time.sleep(0.02)
+        raise TimeoutError(f"agent got no {kind} within {timeout}s; got {[n for n, _ in self.received]}")
+
+    def send_update(self, framework_id: str, status: JsonObject, latest_state: str | None = None) -> Reply:
+        body: JsonObject = {
+            "agent_id": {"value": self.agent_id},
+            "framework_id": {"value": framework_id},
+            "status": status,
+        }
+        if latest_state is not None:
+            body["latest_state"] = latest_state
+        return post_json(self.master, "/internal/agent/status_update", body)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+def executor_status(task_id: str, state: str, agent_id: str, **extra: Any) -> JsonObject:
+    status: JsonObject = {
+        "task_id": {"value": task_id},
+        "state": state,
+        "source": "SOURCE_EXECUTOR",
+        "agent_id": {"value": agent_id},
+        "executor_id": {"value": task_id},
+        "timestamp": time.time(),
+        "uuid": base64.b64encode(os.urandom(16)).decode(),
+    }
+    status.update(extra)
+    return status

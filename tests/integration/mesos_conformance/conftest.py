@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.integration.mesos_conformance.client import SchedulerClient
+from tests.integration.mesos_conformance.client import FakeAgent, SchedulerClient
 from tests.mesos_fixtures import MasterProcess, mesos_master, mesos_master_factory  # noqa: F401
 
 # Two simulated agents with distinct attributes, a short heartbeat and quick simulated tasks.
@@ -46,3 +46,13 @@ def subscribe(sim_master: MasterProcess, schedulers: list[SchedulerClient]) -> C
         return client
 
     return make
+
+
+@pytest.fixture
+def fake_agent(sim_master: MasterProcess) -> Iterator[FakeAgent]:
+    """An internal-protocol agent run by the test itself, registered with sim_master."""
+    agent = FakeAgent(sim_master)
+    try:
+        yield agent
+    finally:
+        agent.close()

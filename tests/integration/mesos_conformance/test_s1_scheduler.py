@@ -229,9 +229,9 @@ def test_partition_aware_frameworks_get_dropped_instead_of_lost(subscribe: Subsc
         ),
         (
             lambda t: t["resources"].append({"name": "cpus", "type": "SCALAR", "scalar": {"value": 100}}),
-            "Total resources cpus(allocated: *):100.5; mem(allocated: *):64 required by task and its executor is "
-            "more than available cpus(allocated: *):2; mem(allocated: *):1024; disk(allocated: *):4096; "
-            "ports(allocated: *):[31000-31009]",
+            "Total resources cpus(allocated: *):100.5; mem(allocated: *):64 required by task and its "
+            "executor is more than available cpus(allocated: *):2; mem(allocated: *):1024; "
+            "disk(allocated: *):4096; ports(allocated: *):[31000-31009]",
         ),
     ],
 )
@@ -561,8 +561,8 @@ def test_update_framework(subscribe: Subscribe, sim_master: MasterProcess) -> No
     )
     assert bad.status == 400
     assert bad.text == (
-        "FrameworkInfo update is not valid: Updating 'FrameworkInfo.user' is unsupported; attempted to update "
-        "from 'root' to 'someone-else'"
+        "FrameworkInfo update is not valid: Updating 'FrameworkInfo.user' is unsupported; "
+        "attempted to update from 'root' to 'someone-else'"
     )
     mismatch = client.call(
         "UPDATE_FRAMEWORK", update_framework={"framework_info": framework_info(id={"value": "x"})}
