@@ -51,7 +51,7 @@ def process_cpu_seconds(pid: int) -> float:
 
 
 class Master:
-    def __init__(self, agents: int, profile: str | None) -> None:
+    def __init__(self, agents: int, profile: str | None, task_delay: float) -> None:
         self.port = free_port()
         self.work_dir = Path(tempfile.mkdtemp(prefix="mesos-bench-"))
         command = [sys.executable]
@@ -67,6 +67,7 @@ class Master:
             f"--simulated_agents={agents}",
             "--simulated_agent_resources=cpus:1;mem:1024;disk:10240;ports:[31000-32000]",
             "--heartbeat_interval=60secs",
+            f"--simulated_task_delay={int(task_delay * 1000)}ms",
             "--log_level=WARNING",
         ]
         self.log = open(self.work_dir / "master.log", "wb")  # noqa: SIM115 - closed in stop()
@@ -77,14 +78,12 @@ class Master:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError((self.work_dir / "master.log").read_text())
+            # Simulated agents are registered before the port opens.
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
-                    sock.sendall(b"GET /master/slaves HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                    reply = b""
-                    while chunk := sock.recv(1 << 20):
-                        reply += chunk
-                if reply.startswith(b"HTTP/1.1 200") and reply.count(b'"active":true') >= agents:
-                    return
+                    sock.sendall(b"GET /master/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    if sock.recv(100).startswith(b"HTTP/1.1 200"):
+                        return
             except OSError:
                 pass
             time.sleep(0.2)
@@ -183,7 +182,9 @@ class EventReader:
     """Chunked RecordIO events from the SUBSCRIBE response."""
 
     def __init__(self, port: int) -> None:
-        body = json.dumps({"type": "SUBSCRIBE", "subscribe": {"framework_info": {"user": "root", "name": "bench"}}})
+        body = json.dumps(
+            {"type": "SUBSCRIBE", "subscribe": {"framework_info": {"user": "root", "name": "bench"}}}
+        )
         self.sock = socket.create_connection(("127.0.0.1", port))
         self.sock.sendall(
             (
@@ -195,9 +196,7 @@ class EventReader:
         while b"\r\n\r\n" not in self.buffer:
             self.buffer += self.sock.recv(65536)
         head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
-        headers = dict(
-            line.split(": ", 1) for line in head.decode().split("\r\n")[1:] if ": " in line
-        )
+        headers = dict(line.split(": ", 1) for line in head.decode().split("\r\n")[1:] if ": " in line)
         self.stream_id = headers["Mesos-Stream-Id"]
         self.records = b""
         self.events: collections.deque[dict[str, Any]] = collections.deque()
@@ -238,8 +237,8 @@ class Result:
     first_offers_seconds: float
 
 
-def run(agents: int, profile: str | None, timeout: float) -> Result:
-    master = Master(agents, profile)
+def run(agents: int, profile: str | None, timeout: float, task_delay: float) -> Result:
+    master = Master(agents, profile, task_delay)
     try:
         cpu_before = master.cpu()
         framework_cpu_before = time.process_time()
@@ -332,19 +331,28 @@ def run(agents: int, profile: str | None, timeout: float) -> Result:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("sizes", nargs="*", type=int, default=[1000, 2500, 5000, 10000])
     parser.add_argument("--profile", help="write the master's cProfile stats here (last size only)")
     parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument(
+        "--task-delay",
+        type=float,
+        default=0.0,
+        help="seconds a simulated executor takes per state change (--simulated_task_delay)",
+    )
     args = parser.parse_args()
     print(
         f"{'agents':>7} {'first offers':>12} {'placed':>8} {'running':>8} "
         f"{'master cpu/offer (place)':>24} {'master cpu/offer (all)':>22} {'framework cpu/offer':>19}"
     )
+    print(f"simulated executor delay per state change: {args.task_delay}s")
     results = []
     for index, size in enumerate(args.sizes):
         profile = args.profile if args.profile and index == len(args.sizes) - 1 else None
-        result = run(size, profile, args.timeout)
+        result = run(size, profile, args.timeout, args.task_delay)
         results.append(result)
         print(
             f"{result.agents:>7} {result.first_offers_seconds:>11.2f}s {result.placed_seconds:>7.2f}s "

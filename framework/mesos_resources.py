@@ -26,7 +26,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 __all__ = [
     "DEFAULT_PORTS",
@@ -193,9 +193,12 @@ def validate_role(role: str) -> str | None:
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Resource:
-    """One Mesos Resource. ``millis`` holds a scalar in thousandths; exactly one value is set."""
+class Resource(NamedTuple):
+    """One Mesos Resource. ``millis`` holds a scalar in thousandths; exactly one value is set.
+
+    A NamedTuple rather than a frozen dataclass: the master creates and compares these in its
+    hottest paths, and tuples are several times cheaper to build.
+    """
 
     name: str
     type: ResourceType
@@ -203,6 +206,11 @@ class Resource:
     millis: int = 0
     ranges: Ranges = ()
     items: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """(name, role, type): the identity under which Resources adds and subtracts."""
+        return (self.name, self.role, self.type)
 
     @staticmethod
     def scalar_of(name: str, value: float, role: str = "*") -> Resource:
@@ -218,10 +226,6 @@ class Resource:
     def set_of(name: str, items: Iterable[str], role: str = "*") -> Resource:
         # Kept sorted: Mesos compares sets by membership, so order must not affect equality.
         return Resource(name=name, type="SET", role=role, items=tuple(sorted(set(items))))
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.name, self.role, self.type)
 
     @property
     def scalar(self) -> float:
@@ -301,17 +305,31 @@ def _format_number(value: float) -> str:
 
 
 class Resources:
-    """An immutable bag of Resource, one entry per (name, role, type), in insertion order."""
+    """An immutable bag of Resource, one entry per (name, role, type), in insertion order.
 
-    __slots__ = ("_by_key",)
+    Immutable, so derived values (scalar totals) are memoized per object; the master's
+    allocator does this arithmetic for every agent and every offer.
+    """
+
+    __slots__ = ("_by_key", "_json", "_scalars")
 
     def __init__(self, resources: Iterable[Resource] = ()) -> None:
         by_key: dict[tuple[str, str, str], Resource] = {}
         for resource in resources:
-            existing = by_key.get(resource.key)
-            combined = existing._combine(resource, +1) if existing is not None else resource
-            by_key[resource.key] = combined
+            key = resource.key
+            existing = by_key.get(key)
+            by_key[key] = existing._combine(resource, +1) if existing is not None else resource
         self._by_key = {k: r for k, r in by_key.items() if not r.is_empty()}
+        self._scalars: dict[str, float] | None = None
+        self._json: dict[bool, list[dict[str, Any]]] | None = None
+
+    @classmethod
+    def _wrap(cls, by_key: dict[tuple[str, str, str], Resource]) -> Resources:
+        result = cls.__new__(cls)
+        result._by_key = by_key
+        result._scalars = None
+        result._json = None
+        return result
 
     # -- construction ------------------------------------------------------------------------
 
@@ -406,7 +424,13 @@ class Resources:
 
     def scalar(self, name: str) -> float:
         """Total of a scalar over all roles (0.0 when absent)."""
-        return _from_millis(sum(r.millis for r in self if r.name == name and r.type == "SCALAR"))
+        if self._scalars is None:
+            totals: dict[str, int] = {}
+            for r in self._by_key.values():
+                if r.type == "SCALAR":
+                    totals[r.name] = totals.get(r.name, 0) + r.millis
+            self._scalars = {n: _from_millis(m) for n, m in totals.items()}
+        return self._scalars.get(name, 0.0)
 
     def ranges(self, name: str) -> Ranges:
         """Union of a ranges resource over all roles (empty when absent)."""
@@ -439,11 +463,20 @@ class Resources:
     # -- arithmetic --------------------------------------------------------------------------
 
     def __add__(self, other: Resources | Resource) -> Resources:
-        extra = [other] if isinstance(other, Resource) else list(other)
-        return Resources([*self, *extra])
+        extra = (other,) if isinstance(other, Resource) else other._by_key.values()
+        by_key = dict(self._by_key)
+        for resource in extra:
+            key = resource.key
+            existing = by_key.get(key)
+            combined = existing._combine(resource, +1) if existing is not None else resource
+            if combined.is_empty():
+                by_key.pop(key, None)
+            else:
+                by_key[key] = combined
+        return Resources._wrap(by_key)
 
     def __sub__(self, other: Resources | Resource) -> Resources:
-        remove = [other] if isinstance(other, Resource) else list(other)
+        remove = (other,) if isinstance(other, Resource) else other._by_key.values()
         by_key = dict(self._by_key)
         for resource in remove:
             existing = by_key.get(resource.key)
@@ -455,13 +488,11 @@ class Resources:
                 del by_key[resource.key]
             else:
                 by_key[resource.key] = remaining
-        result = Resources.__new__(Resources)
-        result._by_key = by_key
-        return result
+        return Resources._wrap(by_key)
 
     def contains(self, other: Resources | Resource) -> bool:
         """True when every resource in ``other`` fits in ``self`` (same name, role and type)."""
-        needed = [other] if isinstance(other, Resource) else list(Resources(list(other)))
+        needed = (other,) if isinstance(other, Resource) else other._by_key.values()
         for resource in needed:
             have = self._by_key.get(resource.key)
             if have is None or not have.contains(resource):
@@ -476,7 +507,14 @@ class Resources:
     # -- output ------------------------------------------------------------------------------
 
     def to_json(self, *, reservation_refinement: bool = False) -> list[dict[str, Any]]:
-        return [r.to_json(reservation_refinement=reservation_refinement) for r in self]
+        """The v1 JSON array. Memoized: treat the result as read-only (copy before changing)."""
+        if self._json is None:
+            self._json = {}
+        cached = self._json.get(reservation_refinement)
+        if cached is None:
+            cached = [r.to_json(reservation_refinement=reservation_refinement) for r in self]
+            self._json[reservation_refinement] = cached
+        return cached
 
     def summary(self) -> dict[str, float | str]:
         """The /master/state form: ``{"cpus": 4.0, "gpus": 0.0, "mem": .., "disk": .., "ports": "[..]"}``.

@@ -546,7 +546,9 @@ class ClusterSpec(BaseModel):
     def common_alluxio_properties(self) -> dict[str, str]:
         """Properties every master and worker gets; the task factory adds per-task ones, and the
         executor writes the task's own ports, ramdisk and journal folder from the task plan."""
-        props = dict(self.properties)
+        # Alluxio masters phone home for updates by default; clusters here are often offline,
+        # where the check only adds start-up latency. An operator's explicit value wins.
+        props = {"alluxio.master.update.check.enabled": "false", **self.properties}
         props[Key.JOURNAL_TYPE] = self.journal_type.value
         return props
 

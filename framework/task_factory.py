@@ -86,7 +86,9 @@ class TaskFactory:
             run_as_user=spec.run_as_user or "",
             grace_period_secs=spec.kill_grace_seconds,
             readiness_timeout_secs=spec.readiness_timeout_seconds,
-            instance_name=f"{slug(spec.framework_name)}-{role.value}",
+            # The executor's leftover-state file is named after this. The hostname keeps it
+            # unique when several agents share one machine (and /run), as sandbox hosts do.
+            instance_name=f"{slug(spec.framework_name)}-{role.value}-{slug(hostname)}",
         )
 
     def _alluxio_dir(self) -> str:

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # One-command setup: runs the named steps (default: all) in order, timing each one.
-# Usage: setup/bootstrap.sh [step...]   steps: system venv pulumi docker host-image alluxio
+# Usage: setup/bootstrap.sh [step...]   steps: system venv python39 pulumi docker host-image alluxio
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-all_steps=(system venv pulumi docker host-image alluxio)
+all_steps=(system venv python39 pulumi docker host-image alluxio)
 steps=("$@")
 ((${#steps[@]})) || steps=("${all_steps[@]}")
 ms() { echo $(( $(date +%s%N) / 1000000 )); }

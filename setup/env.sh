@@ -25,5 +25,12 @@ export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$_repo_root/.pulumi-stat
 # testcontainers: no registry is reachable, so no Ryuk reaper image and never pull.
 export TESTCONTAINERS_RYUK_DISABLED=true
 
+# The Python 3.9 the executor tests run the bundle on, as chosen by setup/steps/python39.sh
+# (a value set by hand wins).
+if [[ -z "${ALLUXIO_MESOS_PYTHON39:-}" && -s "$ALLUXIO_MESOS_CACHE/python39.path" ]]; then
+  ALLUXIO_MESOS_PYTHON39="$(<"$ALLUXIO_MESOS_CACHE/python39.path")"
+  export ALLUXIO_MESOS_PYTHON39
+fi
+
 export PATH="$ALLUXIO_MESOS_VENV/bin:$ALLUXIO_MESOS_PULUMI_BIN:$PATH"
 unset _repo_root

@@ -122,19 +122,37 @@ def _check_scalar(field: Field, name: str, value: Any) -> Any:
     raise AssertionError(f"unknown field kind {kind}")
 
 
+_REQUIRED: dict[int, tuple[dict[str, Field], tuple[str, ...]]] = {}
+
+
+def _required(schema: dict[str, Field]) -> tuple[str, ...]:
+    cached = _REQUIRED.get(id(schema))
+    if cached is None or cached[0] is not schema:
+        cached = (schema, tuple(name for name, field in schema.items() if field.required))
+        _REQUIRED[id(schema)] = cached
+    return cached[1]
+
+
 def _check_message(schema: dict[str, Field], obj: Any, path: str, missing: list[str]) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise ProtoJsonError("Expecting a JSON object" if not path else _not_expecting(obj, path).args[0])
-    for name, field in schema.items():
-        full = f"{path}.{name}" if path else name
-        if name not in obj or obj[name] is None:
-            if name in obj:
-                # protobuf JSON treats null as "not set"; drop it so handlers see absence.
-                del obj[name]
-            if field.required:
-                missing.append(full)
-            continue
+    # Like protobuf's FindInitializationErrors: this message's missing fields first, then the
+    # nested ones. A null counts as absent.
+    for name in _required(schema):
+        if obj.get(name) is None:
+            missing.append(f"{path}.{name}" if path else name)
+    # Only keys that are present and known need looking at (unknown keys are ignored); that is
+    # much less work than walking every field of the schema.
+    for name in [key for key in obj if key in schema]:
         value = obj[name]
+        if value is None:
+            # protobuf JSON treats null as "not set"; drop it so handlers see absence.
+            del obj[name]
+            continue
+        field = schema[name]
+        if field.kind == "string" and not field.repeated and type(value) is str:
+            continue
+        full = f"{path}.{name}" if path else name
         if field.repeated:
             if not isinstance(value, list):
                 raise _not_expecting(value, name)
@@ -146,12 +164,24 @@ def _check_message(schema: dict[str, Field], obj: Any, path: str, missing: list[
     return obj
 
 
+_RESOLVED: dict[int, tuple[Callable[[], dict[str, Field]], dict[str, Field]]] = {}
+
+
+def _resolve(schema: Callable[[], dict[str, Field]]) -> dict[str, Field]:
+    """Build a schema's field table once; schemas are immutable, and calls are hot."""
+    cached = _RESOLVED.get(id(schema))
+    if cached is None or cached[0] is not schema:
+        cached = (schema, schema())
+        _RESOLVED[id(schema)] = cached
+    return cached[1]
+
+
 def _check_value(field: Field, name: str, full: str, value: Any, missing: list[str]) -> Any:
     if field.kind == "message":
         assert field.message is not None
         if not isinstance(value, dict):
             raise _not_expecting(value, name)
-        return _check_message(field.message(), value, full, missing)
+        return _check_message(_resolve(field.message), value, full, missing)
     if (
         field.kind == "any"
         and value is not None
@@ -168,7 +198,7 @@ def check(schema: Callable[[], dict[str, Field]], obj: Any) -> dict[str, Any]:
     fields together.
     """
     missing: list[str] = []
-    result = _check_message(schema(), obj, "", missing)
+    result = _check_message(_resolve(schema), obj, "", missing)
     if missing:
         raise ProtoJsonError("Missing required fields: " + ", ".join(missing))
     return result

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from executor import alluxio_process, ramdisk
+from executor import alluxio_process, ramdisk, readiness
 
 pytestmark = pytest.mark.integration
 
@@ -136,7 +136,7 @@ class Cluster:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def start(self, role: str, command: alluxio_process.JavaCommand, ready_port: int) -> float:
-        """Start a server JVM in its own session; returns the seconds until its port answered."""
+        """Start a server JVM in its own session; returns the seconds until its RPC port answered."""
         out = (self.root / f"{role}.out").open("wb")
         started = time.monotonic()
         proc = subprocess.Popen(
@@ -151,7 +151,8 @@ class Cluster:
                 return None
             return f"{role} exited with status {code}; log tail:\n{self.log_tail(role)}"
 
-        alluxio_process.wait_for_port("127.0.0.1", ready_port, READY_TIMEOUT_S, abort=died)
+        # The executor's own readiness check: the gRPC port answers HTTP/2, not merely accepts.
+        readiness.wait_until_answering("127.0.0.1", ready_port, READY_TIMEOUT_S, abort=died)
         return time.monotonic() - started
 
     def log_tail(self, role: str) -> str:
@@ -333,7 +334,22 @@ def test_parse_bytes_matches_alluxio_format_utils(alluxio_home: Path, tmp_path: 
         "+2G",
         "12345678901",
     ]
-    bad = ["", "MB", "64 MB", "1.2.3", "abc", "1XB", "1MBB", "1.", "-", "Infinity", "1e"]
+    bad = [
+        "",
+        "MB",
+        "64 MB",
+        "4 KB",
+        "64MB ",
+        "1 potato",
+        "1.2.3",
+        "abc",
+        "1XB",
+        "1MBB",
+        "1.",
+        "-",
+        "Infinity",
+        "1e",
+    ]
     source = tmp_path / "ParseSizes.java"
     source.write_text(
         "public class ParseSizes { public static void main(String[] a) {"

@@ -2,23 +2,31 @@
 
 Modeled on Mesos' hierarchical allocator, simplified to what a single-cluster stand-in needs:
 
-* batch allocation every ``--allocation_interval``, plus a prompt (batched) run when resources
-  are freed or agents/frameworks appear;
+* a batch allocation over every agent each ``--allocation_interval``, plus a prompt (batched)
+  allocation limited to the agents whose resources just changed (task ended, offer declined or
+  rescinded, agent added) or to everything when a framework appears, revives or changes;
 * an agent's free resources go to one framework role per cycle, frameworks taking turns;
 * a framework is only offered unreserved resources and those reserved for its role(s);
 * refusal filters from DECLINE/ACCEPT (``refuse_seconds``, default 5) hide an agent's
-  resources from that framework while they are a subset of what it refused;
+  resources from that framework while they are a subset of what it refused; the agent is
+  looked at again when the filter expires;
 * SUPPRESS stops offers for a role until REVIVE, which also clears the framework's filters;
 * leftovers smaller than Mesos' ``--min_allocatable_resources`` (cpus:0.01 | mem:32) are not
   offered, so an agent whose cpus/mem are all used stops producing port-only offers.
+
+Cost: a cycle touches each candidate agent once; unchanged agents cost a few dictionary
+lookups (the agent's free resources and the filter verdicts are memoized by identity), so
+thousands of agents stay cheap.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from framework.mesos_resources import Resources
@@ -46,7 +54,13 @@ class Allocator:
         self._interval = interval
         self._periodic: asyncio.Task[None] | None = None
         self._prompt: asyncio.TimerHandle | None = None
+        self._dirty: set[str] = set()
+        self._everything = False
         self._turn = 0
+        # Memo of allocatable() per available-Resources object (they are immutable).
+        self._allocatable_memo: dict[int, tuple[Resources, bool]] = {}
+        # (expiry, agent_id) of refusal filters: the agent is looked at again once one expires.
+        self._expiries: list[tuple[float, str]] = []
         self.cycles = 0
 
     def start(self) -> None:
@@ -61,23 +75,37 @@ class Allocator:
                 await self._periodic
 
     async def _run_periodically(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self._interval)
-            try:
-                self.allocate()
-            except Exception:  # an allocation bug must not stop all future allocations
-                log.exception("allocation cycle failed")
+            now = loop.time()
+            while self._expiries and self._expiries[0][0] <= now:
+                self._dirty.add(heapq.heappop(self._expiries)[1])
+            self._everything = True
+            self._run_cycle()
 
-    def request(self) -> None:
-        """Allocate soon; many requests in the same instant make one cycle."""
+    def request(self, agent_id: str | None = None) -> None:
+        """Allocate soon: for one agent whose resources changed, or (None) for all agents."""
+        if agent_id is None:
+            self._everything = True
+        else:
+            self._dirty.add(agent_id)
         if self._prompt is None:
             self._prompt = asyncio.get_running_loop().call_later(PROMPT_ALLOCATION_DELAY, self._run_prompt)
 
     def _run_prompt(self) -> None:
         self._prompt = None
+        self._run_cycle()
+
+    def _run_cycle(self) -> None:
+        everything, dirty = self._everything, self._dirty
+        self._everything, self._dirty = False, set()
         try:
-            self.allocate()
-        except Exception:
+            if everything:
+                self.allocate()
+            elif dirty:
+                self.allocate(dirty)
+        except Exception:  # an allocation bug must not stop all future allocations
             log.exception("allocation cycle failed")
 
     # -- filters, suppression -------------------------------------------------------------
@@ -102,8 +130,15 @@ class Allocator:
             return
         expiry = asyncio.get_running_loop().time() + refuse_seconds
         framework.filters.setdefault(agent_id, []).append((resources, expiry))
+        framework.filter_memo.pop(agent_id, None)
+        heapq.heappush(self._expiries, (expiry, agent_id))
 
-    def _filtered(self, framework: Framework, agent: Agent, resources: Resources, now: float) -> bool:
+    def _filtered(
+        self, framework: Framework, agent: Agent, available: Resources, resources: Resources, now: float
+    ) -> bool:
+        memo = framework.filter_memo.get(agent.agent_id)
+        if memo is not None and memo[0] is available and now < memo[1]:
+            return True
         entries = framework.filters.get(agent.agent_id)
         if not entries:
             return False
@@ -113,10 +148,17 @@ class Allocator:
                 framework.filters[agent.agent_id] = live
             else:
                 del framework.filters[agent.agent_id]
-        return any(refused.contains(resources) for refused, _ in live)
+                framework.filter_memo.pop(agent.agent_id, None)
+        until = max((expiry for refused, expiry in live if refused.contains(resources)), default=None)
+        if until is None:
+            framework.filter_memo.pop(agent.agent_id, None)
+            return False
+        framework.filter_memo[agent.agent_id] = (available, until)
+        return True
 
     def revive(self, framework: Framework, roles: list[str]) -> None:
         framework.filters.clear()
+        framework.filter_memo.clear()
         if roles:
             framework.suppressed_roles.difference_update(roles)
         else:
@@ -128,34 +170,53 @@ class Allocator:
 
     # -- the allocation cycle -------------------------------------------------------------
 
-    def allocate(self) -> int:
-        """One allocation cycle; returns how many offers were made."""
+    def _allocatable(self, available: Resources) -> bool:
+        memo = self._allocatable_memo.get(id(available))
+        if memo is not None and memo[0] is available:
+            return memo[1]
+        verdict = allocatable(available)
+        if len(self._allocatable_memo) > 200_000:
+            self._allocatable_memo.clear()
+        self._allocatable_memo[id(available)] = (available, verdict)
+        return verdict
+
+    def allocate(self, agent_ids: Iterable[str] | None = None) -> int:
+        """One allocation cycle over the given agents (default: all); returns the offers made."""
         self.cycles += 1
         master = self._master
         candidates = [
-            f for f in master.frameworks.values() if f.active and f.connected and f.offerable_roles()
+            (f, f.offerable_roles()) for f in master.frameworks.values() if f.active and f.connected
         ]
+        candidates = [(f, roles) for f, roles in candidates if roles]
         if not candidates or not master.agents:
             return 0
+        if agent_ids is None:
+            agents: Iterable[Agent] = list(master.agents.values())
+        else:
+            agents = [master.agents[a] for a in agent_ids if a in master.agents]
         now = asyncio.get_running_loop().time()
         made: dict[str, list[Offer]] = defaultdict(list)
         count = len(candidates)
-        for agent in list(master.agents.values()):
+        for agent in agents:
             if not agent.active:
                 continue
             available = agent.available()
-            if not allocatable(available):
+            if not self._allocatable(available):
                 continue
             for step in range(count):
-                framework = candidates[(self._turn + step) % count]
+                framework, roles = candidates[(self._turn + step) % count]
                 offered_here = False
-                for role in framework.offerable_roles():
-                    resources = available.allocatable_to([role])
-                    if not allocatable(resources) or self._filtered(framework, agent, resources, now):
+                for role in roles:
+                    resources = available if agent.unreserved_only else available.allocatable_to([role])
+                    if resources is not available and not allocatable(resources):
+                        continue
+                    if self._filtered(framework, agent, available, resources, now):
                         continue
                     made[framework.framework_id].append(master.add_offer(framework, agent, resources, role))
-                    available = available - resources
+                    available = agent.available()
                     offered_here = True
+                    if not self._allocatable(available):
+                        break
                 if offered_here:
                     self._turn = (self._turn + step + 1) % count
                     break

@@ -52,13 +52,9 @@ async def serve(config: MasterConfig, stop: asyncio.Event | None = None) -> None
     # Cancel stream handlers when their client disconnects, so the master learns at once.
     runner = web.AppRunner(build_app(master), handler_cancellation=True, access_log=None)
     await runner.setup()
-    try:
-        await web.TCPSite(runner, config.ip, config.port, backlog=1024).start()
-    except OSError:
-        await runner.cleanup()
-        raise
     await master.start()
     if config.simulated_agents:
+        # Registered before the port opens: once /master/health answers, they are all there.
         register_simulated_agents(
             master,
             config.simulated_agents,
@@ -67,6 +63,12 @@ async def serve(config: MasterConfig, stop: asyncio.Event | None = None) -> None
             config.simulated_agent_hostname,
             config.simulated_task_delay,
         )
+    try:
+        await web.TCPSite(runner, config.ip, config.port, backlog=1024).start()
+    except OSError:
+        await master.stop()
+        await runner.cleanup()
+        raise
     log.info(
         "Master %s (%s) started on %s:%d (advertised %s:%d)",
         master.master_id,

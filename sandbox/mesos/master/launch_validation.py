@@ -31,9 +31,25 @@ def validate_id(value: str) -> str | None:
     return None
 
 
+_PARSED: dict[int, tuple[Any, Resources]] = {}
+
+
 def parse_resources(resources: Any) -> Resources:
-    """Resources of a TaskInfo/ExecutorInfo, in the framework's (pre-refinement) format."""
-    return Resources.from_json(resources if resources is not None else [])
+    """Resources of a TaskInfo/ExecutorInfo, in the framework's (pre-refinement) format.
+
+    A launch looks at the same JSON list several times (validation, accounting); the parse is
+    remembered per list object, which the cache keeps alive so its id cannot be reused.
+    """
+    if resources is None:
+        return Resources()
+    cached = _PARSED.get(id(resources))
+    if cached is not None and cached[0] is resources:
+        return cached[1]
+    parsed = Resources.from_json(resources)
+    if len(_PARSED) >= 4096:
+        _PARSED.clear()
+    _PARSED[id(resources)] = (resources, parsed)
+    return parsed
 
 
 def _command_error(command: JsonObject | None) -> str | None:

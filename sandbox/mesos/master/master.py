@@ -466,7 +466,7 @@ class Master:
         self.offers[offer_id] = offer
         framework.offers[offer_id] = offer
         agent.offers[offer_id] = offer
-        agent.offered_total = agent.offered_total + resources
+        agent.add_offered(resources)
         framework.offered_total = framework.offered_total + resources
         return offer
 
@@ -477,7 +477,8 @@ class Master:
         if framework is not None and framework.offers.pop(offer.offer_id, None) is not None:
             framework.offered_total = framework.offered_total - offer.resources
         if agent is not None and agent.offers.pop(offer.offer_id, None) is not None:
-            agent.offered_total = agent.offered_total - offer.resources
+            agent.remove_offered(offer.resources)
+            self.allocator.request(agent.agent_id)
         if rescind and framework is not None:
             self._send(framework, {"type": "RESCIND", "rescind": {"offer_id": {"value": offer.offer_id}}})
 
@@ -493,8 +494,8 @@ class Master:
             "resources": resources,
         }
         if framework.multi_role:
-            for resource in resources:
-                resource["allocation_info"] = {"role": offer.role}
+            # to_json() is shared (memoized); decorate copies.
+            out["resources"] = [{**r, "allocation_info": {"role": offer.role}} for r in resources]
             out["allocation_info"] = {"role": offer.role}
         if agent.offer_template.get("attributes"):
             out["attributes"] = agent.offer_template["attributes"]
@@ -580,15 +581,15 @@ class Master:
                     task["agent_id"]["value"],
                 )
                 self._forward_update(framework, status)
-            self.allocator.request()
             return
 
         offers = [self.offers[offer_id] for offer_id in offer_ids]
         agent = self.agents[offers[0].agent_id]
         role = offers[0].role
-        remaining = Resources()
-        for offer in offers:
+        remaining = offers[0].resources
+        for offer in offers[1:]:
             remaining = remaining + offer.resources
+        for offer in offers:
             self.remove_offer(offer, rescind=False)
 
         for operation in operations:
@@ -607,7 +608,7 @@ class Master:
 
         # Whatever the ACCEPT left unused counts as declined, with the ACCEPT's filters.
         self.allocator.refuse(framework, agent.agent_id, remaining, call.get("filters"))
-        self.allocator.request()
+        self.allocator.request(agent.agent_id)
 
     def _drop_operation(self, framework: Framework, operation: JsonObject, message: str) -> None:
         log.warning("dropping operation from framework %s: %s", framework.framework_id, message)
@@ -710,7 +711,6 @@ class Master:
                 continue
             self.remove_offer(offer, rescind=False)
             self.allocator.refuse(framework, offer.agent_id, offer.resources, call.get("filters"))
-        self.allocator.request()
 
     def revive(self, framework: Framework, call: JsonObject) -> None:
         roles = list(call.get("roles", []))
@@ -743,7 +743,7 @@ class Master:
             agent.release(task.framework_id, task.resources)
         if framework is not None:
             framework.used_total = framework.used_total - task.resources
-        self.allocator.request()
+        self.allocator.request(task.agent_id)
 
     def _update_task(self, task: Task, status: JsonObject, latest_state: str | None = None) -> None:
         """Master::updateTask: record the update; free the resources on a terminal transition."""
@@ -804,7 +804,7 @@ class Master:
         agent.release(framework_id, resources)
         if framework is not None:
             framework.used_total = framework.used_total - resources
-        self.allocator.request()
+        self.allocator.request(agent.agent_id)
 
     def status_update(
         self, agent_id: str, framework_id: str, status: JsonObject, latest_state: str | None = None
@@ -974,6 +974,7 @@ class Master:
             registered_time=registered,
             version=version,
             ip=ip,
+            unreserved_only=not resources.reserved(),
         )
         agent.offer_template = {
             "url": {
@@ -1018,7 +1019,7 @@ class Master:
         log.info("registered agent %s at %s (%s)", agent_id, url, agent.hostname)
         if self.operator_streams:
             self._operator_event({"type": "AGENT_ADDED", "agent_added": {"agent": agent_v1(agent)}})
-        self.allocator.request()
+        self.allocator.request(agent_id)
         return 200, self._registered_body(agent)
 
     def _registered_body(self, agent: Agent) -> JsonObject:
@@ -1078,7 +1079,7 @@ class Master:
             self.agents[agent_id] = agent
             self._readmit_agent(agent, body, was_unreachable)
         log.info("re-registered agent %s at %s", agent_id, url)
-        self.allocator.request()
+        self.allocator.request(agent_id)
         return 200, self._registered_body(agent)
 
     def _reconcile_known_agent(self, agent: Agent, body: JsonObject) -> None:

@@ -86,13 +86,25 @@ class Agent:
     # Static parts of every offer for this agent (url, attributes), built once.
     offer_template: JsonObject = field(default_factory=dict)
     ip: str = "127.0.0.1"
+    # Cache of total - used - offered; replaced (never mutated) whenever one of them changes,
+    # so the allocator can tell "nothing changed here" by identity.
+    _available: Resources | None = None
+    # True when nothing on the agent is reserved: any role may be offered all of it.
+    unreserved_only: bool = True
 
     def available(self) -> Resources:
-        return self.total - self.used_total - self.offered_total
+        if self._available is None:
+            self._available = self.total - self.used_total - self.offered_total
+        return self._available
+
+    def set_total(self, total: Resources) -> None:
+        self.total = total
+        self._available = None
 
     def allocate(self, framework_id: str, resources: Resources) -> None:
         self.used[framework_id] = self.used.get(framework_id, Resources()) + resources
         self.used_total = self.used_total + resources
+        self._available = None
 
     def release(self, framework_id: str, resources: Resources) -> None:
         remaining = self.used.get(framework_id, Resources()) - resources
@@ -101,6 +113,15 @@ class Agent:
         else:
             self.used.pop(framework_id, None)
         self.used_total = self.used_total - resources
+        self._available = None
+
+    def add_offered(self, resources: Resources) -> None:
+        self.offered_total = self.offered_total + resources
+        self._available = None
+
+    def remove_offered(self, resources: Resources) -> None:
+        self.offered_total = self.offered_total - resources
+        self._available = None
 
     def has_executor(self, framework_id: str, executor_id: str) -> bool:
         return executor_id in self.executors.get(framework_id, {})
@@ -126,6 +147,9 @@ class Framework:
     offers: dict[str, Offer] = field(default_factory=dict)
     # agent_id -> [(refused resources, expiry on the loop clock)], from DECLINE/ACCEPT filters
     filters: dict[str, list[tuple[Resources, float]]] = field(default_factory=dict)
+    # agent_id -> (the agent's available Resources object, filtered until): the allocator's
+    # memo of "these exact resources are filtered", valid while the agent's resources stay put.
+    filter_memo: dict[str, tuple[Resources, float]] = field(default_factory=dict)
     failover_timer: asyncio.TimerHandle | None = None
     used_total: Resources = field(default_factory=Resources)
     offered_total: Resources = field(default_factory=Resources)

@@ -149,32 +149,35 @@ class SimulatedAgentLink(AgentLink):
     # -- simulated executor -----------------------------------------------------------------
 
     def _later(self, sim: _SimTask, delay: float, callback: Any, *args: Any) -> None:
-        sim.timers.append(asyncio.get_running_loop().call_later(delay, callback, *args))
+        loop = asyncio.get_running_loop()
+        handle = loop.call_soon(callback, *args) if delay <= 0 else loop.call_later(delay, callback, *args)
+        sim.timers.append(handle)
 
     def _start(self, framework_id: str, task_id: str, executor_id: str, custom: bool, command: str) -> None:
         sim = _SimTask(framework_id, task_id, executor_id, custom, command)
         self.tasks[(framework_id, task_id)] = sim
         if custom:
             self.executors.setdefault((framework_id, executor_id), set()).add(task_id)
-        self._later(sim, self.delay, self._transition, sim, "TASK_STARTING", None)
-        self._later(sim, 2 * self.delay, self._transition, sim, "TASK_RUNNING", None)
-        exited = _EXIT.match(command)
-        slept = _SLEEP.match(command)
-        if exited:
-            code = int(exited.group(1))
-            state = "TASK_FINISHED" if code == 0 else "TASK_FAILED"
-            self._later(
-                sim, 3 * self.delay, self._transition, sim, state, f"Command exited with status {code}"
-            )
-        elif slept:
-            self._later(
-                sim,
-                2 * self.delay + float(slept.group(1)),
-                self._transition,
-                sim,
-                "TASK_FINISHED",
-                "Command exited with status 0",
-            )
+        # One step at a time (each schedules the next), so a task costs one pending timer.
+        self._later(sim, self.delay, self._step, sim)
+
+    def _step(self, sim: _SimTask) -> None:
+        sim.timers.clear()
+        if sim.state == "TASK_STAGING":
+            self._transition(sim, "TASK_STARTING", None)
+            self._later(sim, self.delay, self._step, sim)
+        elif sim.state == "TASK_STARTING":
+            self._transition(sim, "TASK_RUNNING", None)
+            exited = _EXIT.match(sim.command)
+            slept = _SLEEP.match(sim.command)
+            if exited:
+                self._later(sim, self.delay, self._exit, sim, int(exited.group(1)))
+            elif slept:
+                self._later(sim, float(slept.group(1)), self._exit, sim, 0)
+
+    def _exit(self, sim: _SimTask, code: int) -> None:
+        state = "TASK_FINISHED" if code == 0 else "TASK_FAILED"
+        self._transition(sim, state, f"Command exited with status {code}")
 
     def _transition(self, sim: _SimTask, state: str, message: str | None) -> None:
         if is_terminal(sim.state) or (sim.framework_id, sim.task_id) not in self.tasks:
