@@ -463,6 +463,12 @@ class Resources:
     # -- arithmetic --------------------------------------------------------------------------
 
     def __add__(self, other: Resources | Resource) -> Resources:
+        # Immutable values: adding to nothing can share the other operand.
+        if not isinstance(other, Resource):
+            if not self._by_key:
+                return other
+            if not other._by_key:
+                return self
         extra = (other,) if isinstance(other, Resource) else other._by_key.values()
         by_key = dict(self._by_key)
         for resource in extra:
@@ -476,6 +482,10 @@ class Resources:
         return Resources._wrap(by_key)
 
     def __sub__(self, other: Resources | Resource) -> Resources:
+        if other is self:
+            return _EMPTY
+        if not isinstance(other, Resource) and not other._by_key:
+            return self
         remove = (other,) if isinstance(other, Resource) else other._by_key.values()
         by_key = dict(self._by_key)
         for resource in remove:
@@ -559,6 +569,9 @@ class Resources:
             label = r.name if r.role == "*" else f"{r.name}({r.role})"
             parts.append(f"{label}:{r.value_text()}")
         return ";".join(parts)
+
+
+_EMPTY = Resources()
 
 
 def _check_uniform_types(resources: Resources) -> None:

@@ -150,6 +150,8 @@ class SchedulerCore:
         self.dirty = False
         self.declines = DeclineLog()
         self.history: deque[str] = deque(maxlen=100)
+        # Debug counters for the status endpoint (benchmarks divide CPU time by offers).
+        self.counters: dict[str, int] = {"offer_events": 0, "offers": 0, "launches": 0}
         self.reload_error: str | None = None
         self._reconcile_pending: set[str] = set()
         self._reconcile_next = 0.0
@@ -271,6 +273,8 @@ class SchedulerCore:
     # ---- inputs: offers --------------------------------------------------------------------
     def on_offers(self, offers: Sequence[Mapping[str, Any]]) -> list[Action]:
         now = self.clock()
+        self.counters["offer_events"] += 1
+        self.counters["offers"] += len(offers)
         views = [OfferView.from_json(o) for o in offers]
         for view in views:
             self._host_seen[view.hostname] = now
@@ -414,6 +418,7 @@ class SchedulerCore:
             state_since=now,
         )
         self.dirty = True
+        self.counters["launches"] += 1
         self.declines.forget_agent(view.agent_id)
         self._note(f"launching {self.spec.task_name(role)} {task_id} on {view.describe()}")
         return Launch(view.offer_id, view.agent_id, (info,), self.timing.decline_unneeded)

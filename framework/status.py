@@ -54,6 +54,7 @@ def status_document(core: SchedulerCore, *, mesos_master: str, started_at: float
             for e in core.declines.entries()[:50]
         ],
         "reload_error": core.reload_error,
+        "counters": dict(core.counters),
         "recent_events": list(core.history)[-30:],
         "ports": {
             Role.MASTER.value: sorted(spec.master_ports().values()),

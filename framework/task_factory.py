@@ -29,6 +29,7 @@ CLUSTER_LABEL = "alluxio-mesos/cluster"
 # The agent must let the executor finish its own kill sequence (grace, unmount, report) first.
 EXECUTOR_SHUTDOWN_MARGIN_SECONDS = 15.0
 _ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".tar", ".zip")
+WORKER_PROPERTY_PREFIX = "alluxio.worker."
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -160,10 +161,20 @@ class TaskFactory:
     def config_hash(self, role: Role, hostname: str, master_hosts: Sequence[str]) -> str:
         """Fingerprint of everything that shapes this task on this host."""
         needs = self.needs(role)
+        plan = self.plan(role, hostname, master_hosts).to_dict()
+        if role is Role.MASTER:
+            # Masters do not read worker properties: changing one must roll the workers only, not
+            # take the master (and with it the whole cluster) down. A master still gets the new
+            # value in its site file at its next launch.
+            plan["alluxio_properties"] = {
+                k: v
+                for k, v in plan["alluxio_properties"].items()
+                if not k.startswith(WORKER_PROPERTY_PREFIX)
+            }
         material = {
             "task": self._executor_and_policy(role),
             "needs": {"cpus": needs.cpus, "mem": needs.mem_mb, "ports": sorted(needs.ports)},
-            "plan": self.plan(role, hostname, master_hosts).to_dict(),
+            "plan": plan,
         }
         canonical = json.dumps(material, sort_keys=True, separators=(",", ":")).encode("utf-8")
         return hmac.new(self._salt, canonical, hashlib.sha256).hexdigest()[:20]

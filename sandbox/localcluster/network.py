@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import time
 
 from sandbox.localcluster.errors import ClusterError, run_command
 from sandbox.localcluster.names import ClusterNames
@@ -62,8 +63,17 @@ def delete_netns(name: str) -> None:
 
 
 def delete_link(name: str) -> None:
-    if os.path.exists(f"/sys/class/net/{name}"):
+    if not os.path.exists(f"/sys/class/net/{name}"):
+        return
+    try:
         run_command(["ip", "link", "delete", name], f"deleting interface {name}")
+    except ClusterError:
+        # A veth end goes away on its own, shortly after its peer's namespace is deleted.
+        deadline = time.monotonic() + 5.0
+        while os.path.exists(f"/sys/class/net/{name}"):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _forward_rules() -> list[list[str]]:

@@ -122,72 +122,88 @@ def _check_scalar(field: Field, name: str, value: Any) -> Any:
     raise AssertionError(f"unknown field kind {kind}")
 
 
-_REQUIRED: dict[int, tuple[dict[str, Field], tuple[str, ...]]] = {}
+class _Compiled:
+    """A schema's field table plus what checking needs precomputed (built once per schema)."""
+
+    __slots__ = ("fields", "required", "subs")
+
+    def __init__(self, fields: dict[str, Field]) -> None:
+        self.fields = fields
+        self.required = tuple(name for name, field in fields.items() if field.required)
+        self.subs: dict[str, _Compiled] = {}
+
+    def sub(self, name: str) -> _Compiled:
+        compiled = self.subs.get(name)
+        if compiled is None:
+            message = self.fields[name].message
+            assert message is not None
+            compiled = self.subs[name] = _compile(message)
+        return compiled
 
 
-def _required(schema: dict[str, Field]) -> tuple[str, ...]:
-    cached = _REQUIRED.get(id(schema))
+_COMPILED: dict[int, tuple[Callable[[], dict[str, Field]], _Compiled]] = {}
+
+
+def _compile(schema: Callable[[], dict[str, Field]]) -> _Compiled:
+    cached = _COMPILED.get(id(schema))
     if cached is None or cached[0] is not schema:
-        cached = (schema, tuple(name for name, field in schema.items() if field.required))
-        _REQUIRED[id(schema)] = cached
+        cached = (schema, _Compiled(schema()))
+        _COMPILED[id(schema)] = cached
     return cached[1]
 
 
-def _check_message(schema: dict[str, Field], obj: Any, path: str, missing: list[str]) -> dict[str, Any]:
+def _check_message(compiled: _Compiled, obj: Any, path: str, missing: list[str]) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise ProtoJsonError("Expecting a JSON object" if not path else _not_expecting(obj, path).args[0])
+    fields = compiled.fields
     # Like protobuf's FindInitializationErrors: this message's missing fields first, then the
     # nested ones. A null counts as absent.
-    for name in _required(schema):
+    for name in compiled.required:
         if obj.get(name) is None:
             missing.append(f"{path}.{name}" if path else name)
     # Only keys that are present and known need looking at (unknown keys are ignored); that is
     # much less work than walking every field of the schema.
-    for name in [key for key in obj if key in schema]:
+    for name in [key for key in obj if key in fields]:
         value = obj[name]
         if value is None:
             # protobuf JSON treats null as "not set"; drop it so handlers see absence.
             del obj[name]
             continue
-        field = schema[name]
-        if field.kind == "string" and not field.repeated and type(value) is str:
-            continue
-        full = f"{path}.{name}" if path else name
+        field = fields[name]
+        kind = field.kind
         if field.repeated:
-            if not isinstance(value, list):
+            if type(value) is not list:
                 raise _not_expecting(value, name)
-            obj[name] = [
-                _check_value(field, name, f"{full}[{i}]", item, missing) for i, item in enumerate(value)
-            ]
+            if kind == "message":
+                sub = compiled.sub(name)
+                full = f"{path}.{name}" if path else name
+                for index, item in enumerate(value):
+                    if type(item) is not dict:
+                        raise _not_expecting(item, name)
+                    _check_message(sub, item, f"{full}[{index}]", missing)
+            elif kind == "string":
+                for item in value:
+                    if type(item) is not str:
+                        raise _not_expecting(item, name)
+            else:
+                value[:] = [_check_leaf(field, name, item) for item in value]
+        elif kind == "string":
+            if type(value) is not str:
+                raise _not_expecting(value, name)
+        elif kind == "message":
+            if type(value) is not dict:
+                raise _not_expecting(value, name)
+            _check_message(compiled.sub(name), value, f"{path}.{name}" if path else name, missing)
         else:
-            obj[name] = _check_value(field, name, full, value, missing)
+            obj[name] = _check_leaf(field, name, value)
     return obj
 
 
-_RESOLVED: dict[int, tuple[Callable[[], dict[str, Field]], dict[str, Field]]] = {}
-
-
-def _resolve(schema: Callable[[], dict[str, Field]]) -> dict[str, Field]:
-    """Build a schema's field table once; schemas are immutable, and calls are hot."""
-    cached = _RESOLVED.get(id(schema))
-    if cached is None or cached[0] is not schema:
-        cached = (schema, schema())
-        _RESOLVED[id(schema)] = cached
-    return cached[1]
-
-
-def _check_value(field: Field, name: str, full: str, value: Any, missing: list[str]) -> Any:
-    if field.kind == "message":
-        assert field.message is not None
-        if not isinstance(value, dict):
+def _check_leaf(field: Field, name: str, value: Any) -> Any:
+    if field.kind == "any":
+        if not isinstance(value, dict | list | str | int | float | bool):
             raise _not_expecting(value, name)
-        return _check_message(_resolve(field.message), value, full, missing)
-    if (
-        field.kind == "any"
-        and value is not None
-        and not isinstance(value, dict | list | str | int | float | bool)
-    ):
-        raise _not_expecting(value, name)
+        return value
     return _check_scalar(field, name, value)
 
 
@@ -198,7 +214,7 @@ def check(schema: Callable[[], dict[str, Field]], obj: Any) -> dict[str, Any]:
     fields together.
     """
     missing: list[str] = []
-    result = _check_message(_resolve(schema), obj, "", missing)
+    result = _check_message(_compile(schema), obj, "", missing)
     if missing:
         raise ProtoJsonError("Missing required fields: " + ", ".join(missing))
     return result

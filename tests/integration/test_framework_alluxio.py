@@ -9,34 +9,27 @@ capacity), a SIGHUP reload replaces the worker, a framework restart keeps every 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pathlib
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from framework.mesos_http import get_json
 from framework.spec import Key
+from sandbox.localcluster.processes import mounts_under
+from tests.e2e.alluxio_client import master_info
+from tests.e2e.artifacts import ALLUXIO_VERSION, alluxio_tarball, executor_bundle
 from tests.integration.test_framework_mesos import Framework, cli, wait_until, write_conf
 from tests.mesos_fixtures import container_processes, free_port, running_agent, running_master
 
 pytestmark = pytest.mark.integration
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-ALLUXIO_VERSION = os.environ.get("ALLUXIO_VERSION", "2.9.6")
 RAMDISK_BYTES = 128 * 1024 * 1024
-
-
-def _mounts_under(path: pathlib.Path) -> list[str]:
-    with open("/proc/self/mountinfo", encoding="utf-8") as mountinfo:
-        return [line.split()[4] for line in mountinfo if line.split()[4].startswith(str(path))]
 
 
 @pytest.fixture
@@ -54,33 +47,17 @@ def world() -> Iterator[pathlib.Path]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def _tarball() -> tuple[pathlib.Path, str]:
-    cache = pathlib.Path(os.environ["ALLUXIO_MESOS_CACHE"]) / "alluxio" / ALLUXIO_VERSION
-    tarball = cache / f"alluxio-{ALLUXIO_VERSION}-bin.tar.gz"
-    if not tarball.is_file():
-        pytest.fail(f"{tarball} is missing: run `setup/bootstrap.sh alluxio` first")
-    digest = (cache / f"{tarball.name}.sha256").read_text(encoding="utf-8").split()[0]
-    return tarball, digest
-
-
-def _bundle(world: pathlib.Path) -> tuple[pathlib.Path, str]:
-    output = world / "alluxio-mesos-executor.pyz"
-    subprocess.run(
-        [sys.executable, "-m", "executor.bundle", "--output", str(output)], check=True, cwd=REPO, timeout=120
-    )
-    return output, hashlib.sha256(output.read_bytes()).hexdigest()
+def _mounts_under(path: pathlib.Path) -> list[str]:
+    return mounts_under(str(path))
 
 
 def _alluxio_info(port: int) -> dict[str, Any] | None:
-    try:
-        return get_json(f"localhost:{port}", "/api/v1/master/info", timeout=3.0)
-    except Exception:
-        return None
+    return master_info("localhost", port, timeout=3.0)
 
 
 def test_alluxio_lifecycle_on_a_real_agent(world: pathlib.Path) -> None:
-    tarball, tarball_sha = _tarball()
-    bundle, bundle_sha = _bundle(world)
+    tarball, tarball_sha = alluxio_tarball()
+    bundle, bundle_sha = executor_bundle(world)
     ports = {key: free_port() for key in ("mrpc", "mweb", "journal", "wrpc", "wdata", "wweb")}
     agent_ports = ",".join(f"{p}-{p}" for p in sorted(ports.values()))
     home = world / "home"

@@ -81,7 +81,9 @@ class Allocator:
             now = loop.time()
             while self._expiries and self._expiries[0][0] <= now:
                 self._dirty.add(heapq.heappop(self._expiries)[1])
-            self._everything = True
+            # Only agents whose resources changed (or whose filters ran out) since the last
+            # cycle, unless something asked for everything; unchanged agents cannot have a
+            # different answer.
             self._run_cycle()
 
     def request(self, agent_id: str | None = None) -> None:
@@ -92,6 +94,10 @@ class Allocator:
             self._dirty.add(agent_id)
         if self._prompt is None:
             self._prompt = asyncio.get_running_loop().call_later(PROMPT_ALLOCATION_DELAY, self._run_prompt)
+
+    def mark(self, agent_id: str) -> None:
+        """The agent's free resources changed; look at it in the next batch allocation."""
+        self._dirty.add(agent_id)
 
     def _run_prompt(self) -> None:
         self._prompt = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 
@@ -20,6 +21,7 @@ from sandbox.mesos.master.simulated import register_simulated_agents
 log = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 256 * 1024 * 1024
+IDLE_CONNECTION_SECONDS = 24 * 3600.0
 
 
 def build_app(master: Master) -> web.Application:
@@ -50,7 +52,15 @@ async def serve(config: MasterConfig, stop: asyncio.Event | None = None) -> None
     """Run the master until SIGTERM/SIGINT (or until ``stop`` is set)."""
     master = Master(config)
     # Cancel stream handlers when their client disconnects, so the master learns at once.
-    runner = web.AppRunner(build_app(master), handler_cancellation=True, access_log=None)
+    # Keep idle connections open much longer than aiohttp's default hour, like libprocess:
+    # pymesos reuses one connection for all its calls and fails a call if the server closed
+    # it in the meantime (a quiet framework can easily make no call for an hour).
+    runner = web.AppRunner(
+        build_app(master),
+        handler_cancellation=True,
+        access_log=None,
+        keepalive_timeout=IDLE_CONNECTION_SECONDS,
+    )
     await runner.setup()
     await master.start()
     if config.simulated_agents:
@@ -63,6 +73,12 @@ async def serve(config: MasterConfig, stop: asyncio.Event | None = None) -> None
             config.simulated_agent_hostname,
             config.simulated_task_delay,
         )
+    # The master holds many long-lived objects (agents, tasks, offers); the default collector
+    # thresholds make the cyclic GC rescan them constantly. Freeze what exists at start-up and
+    # collect young objects less often.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
     try:
         await web.TCPSite(runner, config.ip, config.port, backlog=1024).start()
     except OSError:

@@ -18,7 +18,6 @@ from sandbox.mesos.protojson import (
     AgentExecutorMessage,
     AgentExitedExecutor,
     AgentStatusUpdate,
-    ProtoJsonError,
     RegisterAgent,
     ReregisterAgent,
     check,
@@ -109,6 +108,3 @@ class InternalEndpoints:
             return _error(404, "no such simulated agent")
         self.master.mark_unreachable(agent)
         return web.Response(status=202)
-
-
-__all__ = ["InternalEndpoints", "ProtoJsonError"]

@@ -15,6 +15,7 @@ import math
 import socket
 import struct
 import time
+import urllib.parse
 from typing import Any
 
 import aiohttp
@@ -103,6 +104,8 @@ class Master:
         self._pinger: asyncio.Task[None] | None = None
         self.stats: collections.Counter[str] = collections.Counter()
         self.operator_streams: list[EventStream] = []
+        # Fire-and-forget tasks; asyncio only keeps weak references to running tasks.
+        self._background: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------------------------
     # Lifecycle
@@ -467,18 +470,19 @@ class Master:
         framework.offers[offer_id] = offer
         agent.offers[offer_id] = offer
         agent.add_offered(resources)
-        framework.offered_total = framework.offered_total + resources
         return offer
 
     def remove_offer(self, offer: Offer, *, rescind: bool) -> None:
         self.offers.pop(offer.offer_id, None)
         framework = self.frameworks.get(offer.framework_id)
         agent = self.agents.get(offer.agent_id)
-        if framework is not None and framework.offers.pop(offer.offer_id, None) is not None:
-            framework.offered_total = framework.offered_total - offer.resources
+        if framework is not None:
+            framework.offers.pop(offer.offer_id, None)
         if agent is not None and agent.offers.pop(offer.offer_id, None) is not None:
+            # Like Mesos' recoverResources, returned offer resources wait for the next batch
+            # allocation (--allocation_interval) instead of triggering one.
             agent.remove_offered(offer.resources)
-            self.allocator.request(agent.agent_id)
+            self.allocator.mark(agent.agent_id)
         if rescind and framework is not None:
             self._send(framework, {"type": "RESCIND", "rescind": {"offer_id": {"value": offer.offer_id}}})
 
@@ -608,7 +612,6 @@ class Master:
 
         # Whatever the ACCEPT left unused counts as declined, with the ACCEPT's filters.
         self.allocator.refuse(framework, agent.agent_id, remaining, call.get("filters"))
-        self.allocator.request(agent.agent_id)
 
     def _drop_operation(self, framework: Framework, operation: JsonObject, message: str) -> None:
         log.warning("dropping operation from framework %s: %s", framework.framework_id, message)
@@ -673,7 +676,6 @@ class Master:
             self._add_executor(framework, agent, executor)
         self._add_task(framework, agent, task_info, role)
         agent.allocate(framework.framework_id, consumed)
-        framework.used_total = framework.used_total + consumed
         self.stats["tasks_launched"] += 1
         agent.link.run_task(framework.info, task_info, executor if new_executor else None)
         return remaining - consumed
@@ -698,7 +700,6 @@ class Master:
         for task in tasks:
             self._add_task(framework, agent, task, role)
         agent.allocate(framework.framework_id, consumed)
-        framework.used_total = framework.used_total + consumed
         self.stats["tasks_launched"] += len(tasks)
         agent.link.run_task_group(framework.info, executor, tasks)
         return remaining - consumed
@@ -738,11 +739,8 @@ class Master:
 
     def _release_task_resources(self, task: Task) -> None:
         agent = self.agents.get(task.agent_id)
-        framework = self.frameworks.get(task.framework_id)
         if agent is not None:
             agent.release(task.framework_id, task.resources)
-        if framework is not None:
-            framework.used_total = framework.used_total - task.resources
         self.allocator.request(task.agent_id)
 
     def _update_task(self, task: Task, status: JsonObject, latest_state: str | None = None) -> None:
@@ -802,8 +800,6 @@ class Master:
         except ResourceError:
             resources = Resources()
         agent.release(framework_id, resources)
-        if framework is not None:
-            framework.used_total = framework.used_total - resources
         self.allocator.request(agent.agent_id)
 
     def status_update(
@@ -995,8 +991,22 @@ class Master:
         assert self._session is not None, "master not started"
         return HttpAgentLink(self._session, url, agent_id, timeout=self.config.agent_ping_timeout)
 
+    @staticmethod
+    def _agent_url_error(url: str) -> str | None:
+        try:
+            parsed = urllib.parse.urlsplit(url)
+            port = parsed.port
+        except ValueError as error:
+            return f"agent_url {url!r} is not a valid URL: {error}"
+        if parsed.scheme not in ("http", "https") or not parsed.hostname or port is None:
+            return f"agent_url {url!r} must look like http://<host>:<port>"
+        return None
+
     def register_agent(self, info: JsonObject, url: str, version: str) -> tuple[int, JsonObject]:
         """A new agent (INTERNAL_PROTOCOL register). Returns (HTTP status, body)."""
+        url_error = self._agent_url_error(url)
+        if url_error:
+            return 400, {"error": url_error}
         try:
             Resources.from_json(info.get("resources", []))
             attributes_from_json(info.get("attributes", []))
@@ -1046,6 +1056,9 @@ class Master:
         url: str = body["agent_url"]
         if not agent_id:
             return 400, {"error": "agent_info.id is required to re-register"}
+        url_error = self._agent_url_error(url)
+        if url_error:
+            return 400, {"error": url_error}
         if agent_id in self.gone_agents:
             return 409, {"error": f"Agent {agent_id} has been marked gone"}
         try:
@@ -1062,11 +1075,7 @@ class Master:
             )
             old_link.set_url(url)
             agent.tasks, agent.executors, agent.offers = existing.tasks, existing.executors, existing.offers
-            agent.used, agent.used_total, agent.offered_total = (
-                existing.used,
-                existing.used_total,
-                existing.offered_total,
-            )
+            agent.used_total, agent.offered_total = existing.used_total, existing.offered_total
             agent.reregistered_time = self.now()
             self.agents[agent_id] = agent
             self._reconcile_known_agent(agent, body)
@@ -1133,7 +1142,6 @@ class Master:
                 except ResourceError:
                     resources = Resources()
                 agent.allocate(framework_id, resources)
-                framework.used_total = framework.used_total + resources
         for reported in body.get("tasks", []):
             framework_id = reported["framework_id"]["value"]
             task_id = reported["task_id"]["value"]
@@ -1164,7 +1172,6 @@ class Master:
             framework.tasks[task_id] = task
             agent.tasks[(framework_id, task_id)] = task
             agent.allocate(framework_id, resources)
-            framework.used_total = framework.used_total + resources
         for framework_id in shut_down:
             if framework_id:
                 agent.link.shutdown_framework(framework_id)
@@ -1215,7 +1222,9 @@ class Master:
         self.agents.pop(agent.agent_id, None)
         if unreachable:
             self.unreachable_agents[agent.agent_id] = now
-        asyncio.get_running_loop().create_task(agent.link.close())
+        closing = asyncio.get_running_loop().create_task(agent.link.close())
+        self._background.add(closing)
+        closing.add_done_callback(self._background.discard)
         if self.operator_streams:
             self._operator_event(
                 {"type": "AGENT_REMOVED", "agent_removed": {"agent_id": {"value": agent.agent_id}}}

@@ -11,7 +11,7 @@ import collections
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from framework.mesos_resources import Attribute, Resources
+from framework.mesos_resources import Attribute, ResourceError, Resources
 from sandbox.mesos.protojson import TERMINAL_STATES
 
 if TYPE_CHECKING:
@@ -78,8 +78,7 @@ class Agent:
     # framework_id -> executor_id -> ExecutorInfo
     executors: dict[str, dict[str, JsonObject]] = field(default_factory=dict)
     offers: dict[str, Offer] = field(default_factory=dict)
-    # framework_id -> resources used by its tasks and executors here
-    used: dict[str, Resources] = field(default_factory=dict)
+    # resources used by tasks and executors here (all frameworks)
     used_total: Resources = field(default_factory=Resources)
     offered_total: Resources = field(default_factory=Resources)
 
@@ -102,16 +101,10 @@ class Agent:
         self._available = None
 
     def allocate(self, framework_id: str, resources: Resources) -> None:
-        self.used[framework_id] = self.used.get(framework_id, Resources()) + resources
         self.used_total = self.used_total + resources
         self._available = None
 
     def release(self, framework_id: str, resources: Resources) -> None:
-        remaining = self.used.get(framework_id, Resources()) - resources
-        if remaining:
-            self.used[framework_id] = remaining
-        else:
-            self.used.pop(framework_id, None)
         self.used_total = self.used_total - resources
         self._available = None
 
@@ -151,8 +144,6 @@ class Framework:
     # memo of "these exact resources are filtered", valid while the agent's resources stay put.
     filter_memo: dict[str, tuple[Resources, float]] = field(default_factory=dict)
     failover_timer: asyncio.TimerHandle | None = None
-    used_total: Resources = field(default_factory=Resources)
-    offered_total: Resources = field(default_factory=Resources)
 
     @property
     def connected(self) -> bool:
@@ -180,6 +171,26 @@ class Framework:
         if self.multi_role:
             return list(self.info.get("roles", []))
         return [str(self.info.get("role", "*"))]
+
+    def used_resources(self) -> Resources:
+        """What its live tasks and executors hold (computed on demand: only /state asks)."""
+        total = Resources()
+        for task in self.tasks.values():
+            if not is_terminal(task.state) and task.state != "TASK_UNREACHABLE":
+                total = total + task.resources
+        for executors in self.executors.values():
+            for executor in executors.values():
+                try:
+                    total = total + Resources.from_json(executor.get("resources", []))
+                except ResourceError:
+                    continue
+        return total
+
+    def offered_resources(self) -> Resources:
+        total = Resources()
+        for offer in self.offers.values():
+            total = total + offer.resources
+        return total
 
     def offerable_roles(self) -> list[str]:
         return [r for r in self.roles() if r not in self.suppressed_roles]

@@ -133,6 +133,7 @@ class OperatorEndpoint:
             self.master.config.heartbeat_interval,
             {"type": "HEARTBEAT"},
             self.master.operator_stream_closed,
+            request.transport,
         )
         self.master.operator_subscribe(stream)
         await stream.run()

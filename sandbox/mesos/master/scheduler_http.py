@@ -157,7 +157,11 @@ class SchedulerEndpoint:
         response.enable_chunked_encoding()
         await response.prepare(request)
         stream = EventStream(
-            response, self.master.config.heartbeat_interval, HEARTBEAT_EVENT, self.master.stream_closed
+            response,
+            self.master.config.heartbeat_interval,
+            HEARTBEAT_EVENT,
+            self.master.stream_closed,
+            request.transport,
         )
         stream.stream_id = stream_id
         self.master.subscribe(stream, call["subscribe"], principal)

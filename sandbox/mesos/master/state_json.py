@@ -95,6 +95,7 @@ def _executor_model(executor: JsonObject, agent_id: str) -> JsonObject:
 
 def framework_model(master: Master, framework: Framework, *, completed: bool = False) -> JsonObject:
     info = framework.info
+    used, offered = framework.used_resources(), framework.offered_resources()
     out: JsonObject = {
         "id": framework.framework_id,
         "name": info.get("name", ""),
@@ -109,9 +110,9 @@ def framework_model(master: Master, framework: Framework, *, completed: bool = F
         "connected": framework.connected and not completed,
         "recovered": framework.recovered,
         "registered_time": framework.registered_time,
-        "used_resources": framework.used_total.summary(),
-        "offered_resources": framework.offered_total.summary(),
-        "resources": (framework.used_total + framework.offered_total).summary(),
+        "used_resources": used.summary(),
+        "offered_resources": offered.summary(),
+        "resources": (used + offered).summary(),
         "tasks": [task_model(t) for t in framework.tasks.values()],
         "unreachable_tasks": [task_model(t) for t in framework.unreachable_tasks.values()],
         "completed_tasks": [task_model(t) for t in framework.completed_tasks],
@@ -302,8 +303,8 @@ def framework_v1(master: Master, framework: Framework, *, completed: bool = Fals
         "connected": framework.connected and not completed,
         "recovered": framework.recovered,
         "registered_time": _nanos(framework.registered_time),
-        "allocated_resources": framework.used_total.to_json(),
-        "offered_resources": framework.offered_total.to_json(),
+        "allocated_resources": framework.used_resources().to_json(),
+        "offered_resources": framework.offered_resources().to_json(),
     }
     if framework.reregistered_time is not None:
         out["reregistered_time"] = _nanos(framework.reregistered_time)

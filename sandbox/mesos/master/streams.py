@@ -20,6 +20,9 @@ from sandbox.mesos.recordio import encode_json
 
 log = logging.getLogger(__name__)
 
+# A subscriber that stops reading must not make the master buffer without end.
+MAX_PENDING_BYTES = 64 * 1024 * 1024
+
 JsonObject = dict[str, Any]
 
 
@@ -32,16 +35,21 @@ class EventStream:
         heartbeat_interval: float,
         heartbeat_event: JsonObject,
         on_closed: Callable[[EventStream], None] | None = None,
+        transport: asyncio.BaseTransport | None = None,
     ) -> None:
         self.response = response
+        self._transport = transport
         self._interval = heartbeat_interval
         self._heartbeat = encode_json(heartbeat_event)
         self._pending: list[bytes] = []
+        self._pending_bytes = 0
         self._wakeup = asyncio.Event()
         self._closing = False
         self.closed = False
         self._on_closed = on_closed
         self._heartbeats_started = False
+        self._next_heartbeat = 0.0
+        self._timer: asyncio.TimerHandle | None = None
         # Set by the master once the subscription is accepted.
         self.framework_id: str | None = None
         self.stream_id: str | None = None
@@ -53,13 +61,33 @@ class EventStream:
         if self._closing or self.closed:
             return
         self._pending.append(framed)
+        self._pending_bytes += len(framed)
+        if self._pending_bytes > MAX_PENDING_BYTES:
+            log.warning("subscriber is not reading its event stream; dropping the connection")
+            self._pending.clear()
+            self._pending_bytes = 0
+            self.close()
+            if self._transport is not None:
+                # The writer may be blocked on a full socket; aborting unblocks it.
+                self._transport.abort()
         self._wakeup.set()
 
     def start_heartbeats(self) -> None:
-        """Queue the first HEARTBEAT now; later ones follow every interval."""
-        if not self._heartbeats_started:
-            self._heartbeats_started = True
-            self.send_record(self._heartbeat)
+        """Queue the first HEARTBEAT now; later ones follow every interval, on a fixed cadence."""
+        if self._heartbeats_started or self._closing or self.closed:
+            return
+        self._heartbeats_started = True
+        self.send_record(self._heartbeat)
+        loop = asyncio.get_running_loop()
+        self._next_heartbeat = loop.time() + self._interval
+        self._timer = loop.call_at(self._next_heartbeat, self._heartbeat_due)
+
+    def _heartbeat_due(self) -> None:
+        if self._closing or self.closed:
+            return
+        self.send_record(self._heartbeat)
+        self._next_heartbeat += self._interval
+        self._timer = asyncio.get_running_loop().call_at(self._next_heartbeat, self._heartbeat_due)
 
     def close(self) -> None:
         """End the stream after what is already queued has been written."""
@@ -68,23 +96,18 @@ class EventStream:
 
     async def run(self) -> None:
         """Write until closed by the master or by the client going away."""
-        loop = asyncio.get_running_loop()
-        next_heartbeat = loop.time() + self._interval
         try:
             while True:
-                timeout = max(0.0, next_heartbeat - loop.time())
                 if not self._pending and not self._closing:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wakeup.wait(), timeout)
+                    await self._wakeup.wait()
+                    # Let events decided in the same burst join this write: one chunk, one
+                    # syscall, instead of one per event.
+                    await asyncio.sleep(0)
                 self._wakeup.clear()
-                if self._heartbeats_started and loop.time() >= next_heartbeat:
-                    self._pending.append(self._heartbeat)
-                    next_heartbeat = loop.time() + self._interval
-                elif not self._heartbeats_started:
-                    next_heartbeat = loop.time() + self._interval
                 if self._pending:
                     chunk = b"".join(self._pending)
                     self._pending.clear()
+                    self._pending_bytes = 0
                     await self.response.write(chunk)
                 if self._closing:
                     break
@@ -95,6 +118,8 @@ class EventStream:
         finally:
             self.closed = True
             self._pending.clear()
+            if self._timer is not None:
+                self._timer.cancel()
             if self._on_closed is not None:
                 callback, self._on_closed = self._on_closed, None
                 callback(self)

@@ -117,6 +117,9 @@ class EventStream:
                 self._buffer += data
             self.body_if_not_streaming = self._buffer[:length]
             self.ended = True
+        else:
+            # The first read may already hold chunks (even the whole, short stream).
+            self._parse_chunks()
 
     def _read_head(self, timeout: float) -> tuple[int, dict[str, str]]:
         deadline = time.monotonic() + timeout
@@ -185,6 +188,7 @@ class EventStream:
         except TimeoutError:
             return True
         if not data:
+            self._parse_chunks()
             self.ended = True
             return False
         self._buffer += data

@@ -335,7 +335,7 @@ def test_decline_filter_hides_the_agent_for_refuse_seconds(subscribe: Subscribe)
         "OFFERS", timeout=6, predicate=lambda e: declined["agent_id"]["value"] in _offered_agents([e])
     )
     elapsed = time.monotonic() - started
-    assert 1.5 <= elapsed <= 4.0, elapsed
+    assert 1.5 <= elapsed <= 6.0, elapsed  # lower bound: filtered; upper: allows a loaded machine
     assert event
 
 
@@ -348,7 +348,7 @@ def test_decline_without_filters_refuses_for_five_seconds(subscribe: Subscribe) 
         "OFFERS", timeout=10, predicate=lambda e: declined["agent_id"]["value"] in _offered_agents([e])
     )
     elapsed = time.monotonic() - started
-    assert 4.5 <= elapsed <= 7.5, elapsed
+    assert 4.5 <= elapsed <= 9.0, elapsed
 
 
 def test_unused_resources_of_an_accept_count_as_declined(subscribe: Subscribe) -> None:
@@ -576,3 +576,14 @@ def test_unknown_call_type_is_not_implemented(subscribe: Subscribe) -> None:
     client = subscribe()
     assert client.call("UNKNOWN").status == 501
     assert client.call("REQUEST", request={"requests": []}).status == 202
+
+
+def test_unknown_framework_id_is_accepted_as_after_a_master_failover(sim_master: MasterProcess) -> None:
+    # A scheduler that was registered with a previous master instance keeps its id.
+    client = SchedulerClient.subscribe(sim_master, id={"value": "from-an-earlier-master-0000"})
+    try:
+        assert client.framework_id == "from-an-earlier-master-0000"
+        assert client.offers()
+        assert sim_master.state()["frameworks"][0]["id"] == "from-an-earlier-master-0000"
+    finally:
+        client.close()
