@@ -165,6 +165,7 @@ class SchedulerCore:
         self._last_revive = float("-inf")
         self._masters_were_ready = False
         self._started = clock()
+        self._slot_index: dict[str, TaskRecord] | None = None
         self._init_master_slots()
 
     # ---- bookkeeping ----------------------------------------------------------------------
@@ -191,10 +192,18 @@ class SchedulerCore:
         return [t for t in self.state.tasks.values() if t.state not in TERMINAL_STATES]
 
     def _active_in(self, slot: str) -> TaskRecord | None:
-        for task in self.state.tasks.values():
-            if task.slot == slot and task.state not in TERMINAL_STATES:
-                return task
-        return None
+        # Called for every slot on every event: an index keeps that O(1) with 10,000 workers.
+        if self._slot_index is None:
+            index: dict[str, TaskRecord] = {}
+            for task in self.state.tasks.values():
+                if task.state not in TERMINAL_STATES:
+                    index.setdefault(task.slot, task)
+            self._slot_index = index
+        return self._slot_index.get(slot)
+
+    def _tasks_changed(self) -> None:
+        """A task was added or removed, or became terminal: the slot index is stale."""
+        self._slot_index = None
 
     def _hosts_with(self, role: Role) -> set[str]:
         return {t.hostname for t in self._active() if t.role == role.value}
@@ -406,6 +415,7 @@ class SchedulerCore:
         )
         # Recorded (and saved by the adapter) before the ACCEPT goes out: a crash in between leaves
         # a record that reconciliation resolves, never an unknown task.
+        self._tasks_changed()
         self.state.tasks[task_id] = TaskRecord(
             task_id=task_id,
             role=role.value,
@@ -448,6 +458,7 @@ class SchedulerCore:
             )
             task.state = state
             task.state_since = now
+            self._tasks_changed()
             task.message = message
             self.dirty = True
         if state == RUNNING and task.running_since is None:
@@ -479,6 +490,7 @@ class SchedulerCore:
             self.state.worker_hosts.remove(task.hostname)
             self._note(f"worker host {task.hostname} removed from the cluster")
         del self.state.tasks[task.task_id]
+        self._tasks_changed()
         self._kill_sent.pop(task.task_id, None)
         self._revive_wanted = True
         self.dirty = True

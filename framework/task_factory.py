@@ -59,6 +59,9 @@ class TaskFactory:
     def __init__(self, spec: ClusterSpec, salt: bytes) -> None:
         self.spec = spec
         self._salt = salt
+        # The scheduler asks for every task's fingerprint on every event; a factory's spec never
+        # changes, so each (role, host, masters) is computed once.
+        self._hashes: dict[tuple[Role, str, tuple[str, ...]], str] = {}
 
     # ---- what a task needs ------------------------------------------------------------------
     def needs(self, role: Role) -> ResourceNeeds:
@@ -160,6 +163,13 @@ class TaskFactory:
 
     def config_hash(self, role: Role, hostname: str, master_hosts: Sequence[str]) -> str:
         """Fingerprint of everything that shapes this task on this host."""
+        key = (role, hostname, tuple(master_hosts))
+        found = self._hashes.get(key)
+        if found is None:
+            found = self._hashes[key] = self._compute_hash(role, hostname, master_hosts)
+        return found
+
+    def _compute_hash(self, role: Role, hostname: str, master_hosts: Sequence[str]) -> str:
         needs = self.needs(role)
         plan = self.plan(role, hostname, master_hosts).to_dict()
         if role is Role.MASTER:

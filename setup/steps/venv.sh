@@ -11,6 +11,14 @@ if [[ ! -x "$ALLUXIO_MESOS_VENV/bin/python" ]]; then
   run "install python3-venv (Debian: apt-get install python3-venv)" -- python3 -m venv "$ALLUXIO_MESOS_VENV"
 fi
 py="$ALLUXIO_MESOS_VENV/bin/python"
+# Reinstall only when the pins change: the stamp is a hash of everything that decides the venv.
+stamp="$ALLUXIO_MESOS_VENV/.alluxio-mesos-deps"
+deps_hash() { (cat "$ALLUXIO_MESOS_REPO/pyproject.toml" "$ALLUXIO_MESOS_REPO/constraints.txt" "$hp_wheel" 2>/dev/null || true) | sha256sum | cut -d' ' -f1; }
+want="$(deps_hash)"
+if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]] && "$py" -c 'from pymesos import MesosSchedulerDriver' 2>/dev/null; then
+  log "virtualenv up to date: $("$py" -V), pulumi SDK $PULUMI_VERSION"
+  exit 0
+fi
 run "check that PyPI is reachable" -- "$py" -m pip install -q --upgrade "pip==25.3" "setuptools==80.9.0" "wheel==0.45.1"
 
 if [[ ! -f "$hp_wheel" ]]; then
@@ -41,4 +49,5 @@ run "check that PyPI is reachable; see the pip output above" -- \
   "$py" -m pip install -q --find-links "$wheels" -c "$ALLUXIO_MESOS_REPO/constraints.txt" -e "$ALLUXIO_MESOS_REPO[dev]"
 "$py" -c 'from pymesos import MesosSchedulerDriver' 2>/dev/null \
   || fail "pymesos does not import in $ALLUXIO_MESOS_VENV" "remove $ALLUXIO_MESOS_VENV and rerun"
+deps_hash >"$stamp"
 log "virtualenv ready: $("$py" -V), pulumi SDK $PULUMI_VERSION"
