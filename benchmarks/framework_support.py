@@ -45,6 +45,34 @@ def write_conf(home: pathlib.Path, settings: Mapping[str, str]) -> None:
     conf.write_text("".join(f"{k}={v}\n" for k, v in settings.items()), encoding="utf-8")
 
 
+# pymesos handles Mesos events on its own thread, which `python -m cProfile` does not see: profile
+# every thread, each into <profile>.<thread name> (merge them with pstats.Stats(*files)).
+_PROFILE_ALL_THREADS = """
+import cProfile, sys, threading
+from framework.cli import main
+target = sys.argv.pop(1)
+original_run = threading.Thread.run
+def profiled_run(self):
+    profile = cProfile.Profile()
+    profile.enable()
+    try:
+        original_run(self)
+    finally:
+        profile.disable()
+        profile.dump_stats(target + "." + self.name.replace("/", "_"))
+threading.Thread.run = profiled_run
+sys.argv[0] = "alluxio-mesos"
+profile = cProfile.Profile()
+profile.enable()
+try:
+    code = main()
+finally:
+    profile.disable()
+    profile.dump_stats(target + ".main")
+sys.exit(code)
+"""
+
+
 class FrameworkRun:
     """`alluxio-mesos framework start --foreground` as a child process, like a service manager."""
 
@@ -60,8 +88,8 @@ class FrameworkRun:
 
     def start(self, profile: pathlib.Path | None = None) -> None:
         command = [CLI]
-        if profile is not None:  # the same entry point, under cProfile
-            command = [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "framework.cli"]
+        if profile is not None:  # the same entry point, every thread under cProfile
+            command = [sys.executable, "-c", _PROFILE_ALL_THREADS, str(profile)]
         command += [
             "framework", "start", self.mesos_master, "--home", str(self.home), "--foreground",
             "--advertise-host", "127.0.0.1", "--status-bind", "127.0.0.1", "--status-port", "0",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -119,6 +120,8 @@ class AlluxioScheduler(Scheduler):
     def _execute(self, actions: list[Action]) -> None:
         saved = self.save_state()
         follow_up: list[Action] = []
+        launches = sum(1 for a in actions if isinstance(a, Launch))
+        started = time.monotonic()
         for action in actions:
             if isinstance(action, Launch) and not saved:
                 # Never launch what could be forgotten: the state must be on disk first.
@@ -137,6 +140,13 @@ class AlluxioScheduler(Scheduler):
         for action in follow_up:
             if not isinstance(action, Launch):
                 self._call(action)
+        if launches:
+            LOG.info(
+                "sent %d launch(es) to Mesos in %.3f s (%d offers received so far)",
+                launches,
+                time.monotonic() - started,
+                self.core.counters["offers"],
+            )
 
     def _call(self, action: Action) -> bool:
         driver = self.driver

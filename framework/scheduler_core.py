@@ -166,6 +166,10 @@ class SchedulerCore:
         self._masters_were_ready = False
         self._started = clock()
         self._slot_index: dict[str, TaskRecord] | None = None
+        self._membership_version = 0
+        self._factory_version = 0
+        self._outdated_key: tuple[Any, ...] | None = None
+        self._outdated_ids: frozenset[str] = frozenset()
         self._init_master_slots()
 
     # ---- bookkeeping ----------------------------------------------------------------------
@@ -204,6 +208,7 @@ class SchedulerCore:
     def _tasks_changed(self) -> None:
         """A task was added or removed, or became terminal: the slot index is stale."""
         self._slot_index = None
+        self._membership_version += 1
 
     def _hosts_with(self, role: Role) -> set[str]:
         return {t.hostname for t in self._active() if t.role == role.value}
@@ -442,6 +447,7 @@ class SchedulerCore:
         message = str(status.get("message", ""))
         reason = str(status.get("reason", ""))
         actions: list[Action] = []
+        was_reconciled = self.reconciled
         self._reconcile_pending.discard(task_id)
         task = self.state.tasks.get(task_id)
         if task is None:
@@ -458,7 +464,8 @@ class SchedulerCore:
             )
             task.state = state
             task.state_since = now
-            self._tasks_changed()
+            if state in TERMINAL_STATES:
+                self._tasks_changed()
             task.message = message
             self.dirty = True
         if state == RUNNING and task.running_since is None:
@@ -468,7 +475,37 @@ class SchedulerCore:
             self._task_ended(task, now)
         if not self.reconciled and not self._reconcile_pending:
             actions.extend(self._reconciliation_complete())
+        if was_reconciled and self._changes_nothing_global(task, state):
+            return actions
         return actions + self._after_change(now)
+
+    def _changes_nothing_global(self, task: TaskRecord, state: str) -> bool:
+        """A current worker moving between live states (STAGING, STARTING, RUNNING) changes no
+        decision: the set of live tasks, the masters' readiness and every fingerprint stay the
+        same, and with nothing outdated or surplus no replacement waits for it. Skipping the
+        cluster-wide re-evaluation keeps a 10,000-worker startup linear; time-based decisions
+        (backoff, revive) run on every tick anyway."""
+        return (
+            not self.teardown
+            and task.role == Role.WORKER
+            and state not in TERMINAL_STATES
+            and task.kill_reason is None
+            and not self._outdated()
+            and not self._surplus_possible()
+        )
+
+    def _outdated(self) -> frozenset[str]:
+        """Ids of live tasks whose fingerprint differs from the spec's (cached until the tasks,
+        the spec or the masters' placement change)."""
+        key = (self._factory_version, tuple(self.state.master_hosts), self._membership_version)
+        if key != self._outdated_key:
+            self._outdated_ids = frozenset(t.task_id for t in self._active() if not self._is_current(t))
+            self._outdated_key = key
+        return self._outdated_ids
+
+    def _surplus_possible(self) -> bool:
+        """Only worker constraints or a worker count can make a worker host surplus."""
+        return bool(self.spec.role_constraints(Role.WORKER)) or self.spec.worker_count is not None
 
     def _task_ended(self, task: TaskRecord, now: float) -> None:
         backoff = self._backoff_of(task.slot)
@@ -587,6 +624,7 @@ class SchedulerCore:
             raise ReloadRefused(self.reload_error)
         self.spec = new
         self.factory = TaskFactory(new, self.state.salt_bytes())
+        self._factory_version += 1
         self.reload_error = None
         if new.master_hostname and self.state.master_hosts[0] != new.master_hostname:
             self.state.master_hosts[0] = new.master_hostname
@@ -616,10 +654,13 @@ class SchedulerCore:
         return actions
 
     def _masters_outdated(self) -> bool:
-        return any(not self._is_current(t) for t in self._active() if t.role == Role.MASTER)
+        outdated = self._outdated()
+        return bool(outdated) and any(t.task_id in outdated for t in self._active() if t.role == Role.MASTER)
 
     def _surplus_worker_hosts(self) -> set[str]:
         """Worker hosts no longer wanted: now violating a constraint, or beyond the count."""
+        if not self._surplus_possible():
+            return set()
         constraints = self.spec.role_constraints(Role.WORKER)
         surplus = set()
         for host in self.state.worker_hosts:
@@ -672,8 +713,9 @@ class SchedulerCore:
             for h in self.state.worker_hosts
             if (t := self._active_in(worker_slot(h))) is None or t.state != RUNNING
         ]
+        outdated = self._outdated()
         for task in workers:
-            if self._is_current(task):
+            if task.task_id not in outdated:
                 continue
             if task.state != RUNNING:
                 return [self._kill(task, KILL_FOR_UPDATE, now)]  # already down: no extra outage
@@ -729,7 +771,7 @@ class SchedulerCore:
         if not all(t is not None and t.state == RUNNING for t in masters):
             return "launching_masters"
         active = self._active()
-        if any(t.kill_reason is not None for t in active) or any(not self._is_current(t) for t in active):
+        if any(t.kill_reason is not None for t in active) or self._outdated():
             return "rolling_update"
         workers_down = any(
             (t := self._active_in(worker_slot(h))) is None or t.state != RUNNING

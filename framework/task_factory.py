@@ -59,9 +59,10 @@ class TaskFactory:
     def __init__(self, spec: ClusterSpec, salt: bytes) -> None:
         self.spec = spec
         self._salt = salt
-        # The scheduler asks for every task's fingerprint on every event; a factory's spec never
-        # changes, so each (role, host, masters) is computed once.
-        self._hashes: dict[tuple[Role, str, tuple[str, ...]], str] = {}
+        # The scheduler asks for task fingerprints on every event and builds a plan per launch;
+        # a factory's spec never changes, so each (role, host, masters) is computed once.
+        self._products: dict[tuple[Role, str, tuple[str, ...]], tuple[str, str]] = {}
+        self._command: dict[str, Any] | None = None
 
     # ---- what a task needs ------------------------------------------------------------------
     def needs(self, role: Role) -> ResourceNeeds:
@@ -145,6 +146,12 @@ class TaskFactory:
         uris.extend({"value": a.url, "extract": True} for a in self.spec.artifacts())
         return uris
 
+    def _command_info(self) -> dict[str, Any]:
+        # Shared by every TaskInfo of this factory (nothing mutates it once built).
+        if self._command is None:
+            self._command = {"value": self.launch_command(), "shell": True, "uris": self._uris()}
+        return self._command
+
     def _executor_and_policy(self, role: Role) -> dict[str, Any]:
         """The parts of a TaskInfo that are the same for every task of a role."""
         spec = self.spec
@@ -153,7 +160,7 @@ class TaskFactory:
             "name": spec.task_name(role),
             "executor": {
                 "name": f"{spec.task_name(role)} executor (alluxio-mesos)",
-                "command": {"value": self.launch_command(), "shell": True, "uris": self._uris()},
+                "command": self._command_info(),
                 "shutdown_grace_period": {
                     "nanoseconds": grace_ns + int(EXECUTOR_SHUTDOWN_MARGIN_SECONDS * 1e9)
                 },
@@ -163,15 +170,20 @@ class TaskFactory:
 
     def config_hash(self, role: Role, hostname: str, master_hosts: Sequence[str]) -> str:
         """Fingerprint of everything that shapes this task on this host."""
+        return self._plan_products(role, hostname, master_hosts)[0]
+
+    def _plan_products(self, role: Role, hostname: str, master_hosts: Sequence[str]) -> tuple[str, str]:
+        """(fingerprint, TaskInfo.data) of the task of `role` on `hostname`."""
         key = (role, hostname, tuple(master_hosts))
-        found = self._hashes.get(key)
+        found = self._products.get(key)
         if found is None:
-            found = self._hashes[key] = self._compute_hash(role, hostname, master_hosts)
+            plan = self.plan(role, hostname, master_hosts)
+            found = self._products[key] = (self._compute_hash(role, plan), plan.to_task_data())
         return found
 
-    def _compute_hash(self, role: Role, hostname: str, master_hosts: Sequence[str]) -> str:
+    def _compute_hash(self, role: Role, task_plan: TaskPlan) -> str:
         needs = self.needs(role)
-        plan = self.plan(role, hostname, master_hosts).to_dict()
+        plan = task_plan.to_dict()
         if role is Role.MASTER:
             # Masters do not read worker properties: changing one must roll the workers only, not
             # take the master (and with it the whole cluster) down. A master still gets the new
@@ -212,7 +224,7 @@ class TaskFactory:
                 "task_id": {"value": task_id},
                 "agent_id": {"value": agent_id},
                 "resources": resources.to_json(),
-                "data": self.plan(role, hostname, master_hosts).to_task_data(),
+                "data": self._plan_products(role, hostname, master_hosts)[1],
                 "labels": {
                     "labels": [
                         {"key": ROLE_LABEL, "value": role.value},

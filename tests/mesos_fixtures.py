@@ -83,9 +83,27 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 10.0) -> Non
             os.killpg(process.pid, signal.SIGKILL)
 
 
+def _spawn_stand_in(
+    role: str, flags: Sequence[str], log_path: Path, env: dict[str, str] | None, *, log_mode: str
+) -> subprocess.Popen[bytes]:
+    """``python -m sandbox.mesos <role> flags...`` in its own session, output into log_path."""
+    process_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    python_path = (str(REPO_ROOT), process_env.get("PYTHONPATH", ""))
+    process_env["PYTHONPATH"] = os.pathsep.join(p for p in python_path if p)
+    with open(log_path, log_mode) as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "sandbox.mesos", role, *flags],
+            cwd=REPO_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=process_env,
+            start_new_session=True,
+        )
+
+
 @dataclass
-class MasterProcess:
-    """A running stand-in master."""
+class StandInProcess:
+    """A running stand-in master or agent: its address, log and HTTP endpoints."""
 
     host: str
     port: int
@@ -99,10 +117,6 @@ class MasterProcess:
         """``host:port``, what pymesos and agents' ``--master`` take."""
         return f"{self.host}:{self.port}"
 
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
     def log(self) -> str:
         try:
             return self.log_path.read_text(encoding="utf-8", errors="replace")
@@ -115,11 +129,20 @@ class MasterProcess:
             raise AssertionError(f"GET {path} answered {status}: {body[:500]!r}")
         return json.loads(body)
 
-    def state(self) -> Any:
-        return self.get_json("/master/state")
-
     def is_running(self) -> bool:
         return self.process.poll() is None
+
+
+@dataclass
+class MasterProcess(StandInProcess):
+    """A running stand-in master."""
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def state(self) -> Any:
+        return self.get_json("/master/state")
 
 
 def start_master(
@@ -140,19 +163,7 @@ def start_master(
     chosen_port = port or free_port(host)
     log_path = work_dir / "master.log"
     all_flags = [f"--ip={host}", f"--port={chosen_port}", f"--work_dir={work_dir / 'master'}", *flags]
-    process_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    process_env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(REPO_ROOT), process_env.get("PYTHONPATH", "")) if p
-    )
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "sandbox.mesos", "master", *all_flags],
-            cwd=REPO_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=process_env,
-            start_new_session=True,
-        )
+    process = _spawn_stand_in("master", all_flags, log_path, env, log_mode="wb")
     master = MasterProcess(host, chosen_port, work_dir, log_path, process, list(all_flags))
     try:
         wait_for_http_ok(host, chosen_port, "/master/health", startup_timeout, process)
@@ -223,31 +234,8 @@ AGENT_TEST_DEFAULTS = ("--registration_backoff_factor=10ms",)
 
 
 @dataclass
-class AgentProcess:
+class AgentProcess(StandInProcess):
     """A running stand-in agent."""
-
-    host: str
-    port: int
-    work_dir: Path
-    log_path: Path
-    process: subprocess.Popen[bytes]
-    flags: list[str] = field(default_factory=list)
-
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}"
-
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
-
-    def get_json(self, path: str) -> Any:
-        status, _, body = http_get(self.host, self.port, path)
-        if status != 200:
-            raise AssertionError(f"GET {path} answered {status}: {body[:500]!r}")
-        return json.loads(body)
 
     def state(self) -> Any:
         return self.get_json("/state")
@@ -255,9 +243,6 @@ class AgentProcess:
     @property
     def agent_id(self) -> str:
         return str(self.state()["id"])
-
-    def is_running(self) -> bool:
-        return self.process.poll() is None
 
 
 def _flag_name(flag: str) -> str:
@@ -328,18 +313,8 @@ def start_agent(
     defaults = [f for f in AGENT_TEST_DEFAULTS if _flag_name(f) not in given]
     base = [f"--master={master}", f"--work_dir={work_dir}", f"--ip={host}", f"--port={chosen_port}"]
     all_flags = [f for f in base if _flag_name(f) not in given] + defaults + list(flags)
-    process_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    python_path = (str(REPO_ROOT), process_env.get("PYTHONPATH", ""))
-    process_env["PYTHONPATH"] = os.pathsep.join(p for p in python_path if p)
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "sandbox.mesos", "agent", *all_flags],
-            cwd=REPO_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=process_env,
-            start_new_session=True,
-        )
+    # Appending: a restarted agent keeps its earlier runs in the same log.
+    process = _spawn_stand_in("agent", all_flags, log_path, env, log_mode="ab")
     agent = AgentProcess(host, chosen_port, work_dir, log_path, process, all_flags)
     try:
         wait_for_http_ok(host, chosen_port, "/health", startup_timeout, process)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 import time
 import uuid
 from typing import Any
@@ -21,54 +20,105 @@ __all__ = [
     "b64encode",
     "dumps",
     "format_duration",
+    "format_duration_ns",
     "id_value",
     "new_uuid_bytes",
     "new_uuid_string",
     "parse_duration",
+    "parse_duration_ns",
     "timestamp",
 ]
 
 JSON_CONTENT_TYPE = "application/json"
 PROTOBUF_CONTENT_TYPE = "application/x-protobuf"
 
-# Units accepted by stout's Duration::parse, in seconds.
-_UNITS: dict[str, float] = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "ms": 1e-3,
-    "secs": 1.0,
-    "mins": 60.0,
-    "hrs": 3600.0,
-    "days": 86400.0,
-    "weeks": 604800.0,
+# Durations as Mesos (stout) parses and prints them: "5secs", "1mins", "2.5hrs". The printed
+# text must be what stout's operator<< makes, because the agent hands durations to executors in
+# environment variables (MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD=5secs) and messages ("Executor did
+# not register within 1mins"), and clients parse them back.
+_NS = 1
+_US = 1000 * _NS
+_MS = 1000 * _US
+_SECS = 1000 * _MS
+_MINS = 60 * _SECS
+_HRS = 60 * _MINS
+_DAYS = 24 * _HRS
+_WEEKS = 7 * _DAYS
+
+_UNITS = {
+    "ns": _NS,
+    "us": _US,
+    "ms": _MS,
+    "secs": _SECS,
+    "mins": _MINS,
+    "hrs": _HRS,
+    "days": _DAYS,
+    "weeks": _WEEKS,
 }
-_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*(ns|us|ms|secs|mins|hrs|days|weeks)\s*$")
 
 
 class DurationError(ValueError):
-    """A duration string is not of the form ``<number><unit>`` (e.g. ``5secs``)."""
+    """The text is not a Mesos duration; the message says why."""
+
+
+def parse_duration_ns(text: str) -> int:
+    """``"1.5secs"`` -> 1500000000. Same grammar and errors as stout's ``Duration::parse``."""
+    index = 0
+    while index < len(text) and (text[index].isdigit() or text[index] == "."):
+        index += 1
+    if index == len(text):
+        raise DurationError(f"Invalid duration '{text}'")
+    number, unit = text[:index], text[index:]
+    try:
+        value = float(number)
+    except ValueError as error:
+        raise DurationError(f"Failed to convert '{number}' to number") from error
+    factor = _UNITS.get(unit)
+    if factor is None:
+        raise DurationError(
+            f"Unknown duration unit '{unit}'; supported units are 'ns', 'us', 'ms', 'secs', "
+            "'mins', 'hrs', 'days', and 'weeks'"
+        )
+    return int(value * factor)
 
 
 def parse_duration(text: str) -> float:
-    """``"5secs"`` -> 5.0, ``"100ms"`` -> 0.1, ``"2weeks"`` -> 1209600.0 (seconds)."""
-    match = _DURATION.match(text)
-    if not match:
-        raise DurationError(
-            f"invalid duration {text!r}: expected a number followed by one of "
-            f"{', '.join(_UNITS)} (e.g. 5secs)"
-        )
-    return float(match.group(1)) * _UNITS[match.group(2)]
+    """A Mesos duration in seconds."""
+    return parse_duration_ns(text) / _SECS
+
+
+def _number(value: float) -> str:
+    # stout streams doubles with 15 significant digits and no trailing zeros.
+    return f"{value:.15g}"
+
+
+def format_duration_ns(nanos: int) -> str:
+    """stout's ``operator<<(Duration)``: the largest unit that still gives a whole number."""
+    sign = "-" if nanos < 0 else ""
+    ns = abs(nanos)
+    buckets = [
+        (_US, _NS, "ns", _NS, "ns"),
+        (_MS, _US, "us", _NS, "ns"),
+        (_SECS, _MS, "ms", _US, "us"),
+        (_MINS, _SECS, "secs", _MS, "ms"),
+        (_HRS, _MINS, "mins", _SECS, "secs"),
+        (_DAYS, _HRS, "hrs", _MINS, "mins"),
+        (_WEEKS, _DAYS, "days", _HRS, "hrs"),
+    ]
+    if ns < _US:
+        return f"{sign}{ns}ns"
+    for upper, unit, unit_name, smaller, smaller_name in buckets[1:]:
+        if ns < upper:
+            if ns % unit != 0 and ns % smaller == 0:
+                return f"{sign}{_number(ns / smaller)}{smaller_name}"
+            return f"{sign}{_number(ns / unit)}{unit_name}"
+    if ns % _WEEKS != 0 and ns % _DAYS == 0:
+        return f"{sign}{_number(ns / _DAYS)}days"
+    return f"{sign}{_number(ns / _WEEKS)}weeks"
 
 
 def format_duration(seconds: float) -> str:
-    """Seconds -> the largest stout unit that keeps the value >= 1 (``15secs``, ``1mins``)."""
-    if seconds == 0:
-        return "0ns"
-    for unit in ("weeks", "days", "hrs", "mins", "secs", "ms", "us", "ns"):
-        value = seconds / _UNITS[unit]
-        if abs(value) >= 1:
-            return f"{value:g}{unit}"
-    return f"{seconds / _UNITS['ns']:g}ns"
+    return format_duration_ns(round(seconds * _SECS))
 
 
 def dumps(message: Any) -> bytes:

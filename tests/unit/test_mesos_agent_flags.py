@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.mesos.agent.durations import DurationError, format_duration, parse_duration
 from sandbox.mesos.agent.flags import FlagError, load_flags, usage
+from sandbox.mesos.wire import DurationError, format_duration, parse_duration
 
 BASE = ["--master=m:5050", "--work_dir=/tmp/w"]
 

@@ -25,7 +25,6 @@ from sandbox.mesos.agent import checkpoint, paths
 from sandbox.mesos.agent.agent_info import Address
 from sandbox.mesos.agent.compatibility import Incompatible, check_compatible, recovery_failure_message
 from sandbox.mesos.agent.containerizer import Containerizer, LaunchFailed
-from sandbox.mesos.agent.durations import format_duration
 from sandbox.mesos.agent.executor_env import executor_environment
 from sandbox.mesos.agent.flags import AgentFlags
 from sandbox.mesos.agent.master_client import MasterClient, MasterRejected, MasterUnreachable
@@ -43,7 +42,7 @@ from sandbox.mesos.agent.model import (
 from sandbox.mesos.agent.processes import boot_id, describe_wait_status
 from sandbox.mesos.agent.recovery import read_boot_id, read_latest_agent, recover_frameworks
 from sandbox.mesos.agent.status_updates import StatusUpdate, StreamError, TaskStatusUpdateManager
-from sandbox.mesos.wire import b64decode, b64encode, new_uuid_bytes
+from sandbox.mesos.wire import b64decode, b64encode, format_duration, new_uuid_bytes
 
 log = logging.getLogger("mesos.agent")
 

@@ -13,7 +13,9 @@ src/launcher/executor.cpp:
 * on SHUTDOWN: the same kill, with the shutdown grace period minus 2 s;
 * exits once its terminal update is acknowledged.
 
-Standard library only; run as ``python command_executor.py``.
+Run by the agent as ``python3 command_executor.py`` (like mesos-executor from --launcher_dir):
+standard library plus this repository's stdlib-only sandbox.mesos.wire and agent model, so
+Mesos durations and terminal states have one definition.
 """
 
 from __future__ import annotations
@@ -30,20 +32,18 @@ import sys
 import threading
 import time
 import uuid as uuidlib
+from pathlib import Path
 from typing import Any
 
+if __package__ in (None, ""):
+    # Started as a script, so only this file's directory is on sys.path; the repository root
+    # (three levels up) makes the shared stand-in modules importable.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+
+from sandbox.mesos.agent.model import is_terminal
+from sandbox.mesos.wire import parse_duration
+
 DEFAULT_KILL_GRACE = 3.0
-TERMINAL = {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST", "TASK_ERROR"}
-_UNITS = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "ms": 1e-3,
-    "secs": 1.0,
-    "mins": 60.0,
-    "hrs": 3600.0,
-    "days": 86400.0,
-    "weeks": 604800.0,
-}
 
 
 class SubscribeRejected(Exception):
@@ -55,13 +55,6 @@ class SubscribeRejected(Exception):
 def log(message: str) -> None:
     sys.stdout.write(message + "\n")
     sys.stdout.flush()
-
-
-def parse_duration(text: str) -> float:
-    for unit in sorted(_UNITS, key=len, reverse=True):
-        if text.endswith(unit):
-            return float(text[: -len(unit)]) * _UNITS[unit]
-    raise ValueError(f"Invalid duration '{text}'")
 
 
 def describe(status: int) -> str:
@@ -220,7 +213,7 @@ class CommandExecutor:
             status["message"] = message
         update = {"status": status}
         self.unacknowledged[uuid] = update
-        if state in TERMINAL:
+        if is_terminal(state):
             self.terminal_uuid = uuid
         for attempt in range(5):
             try:

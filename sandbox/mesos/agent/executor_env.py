@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from sandbox.mesos.agent.durations import format_duration, format_duration_ns
+from sandbox.mesos.wire import format_duration, format_duration_ns
 
 
 def executor_environment(

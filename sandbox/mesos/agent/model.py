@@ -12,18 +12,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-TERMINAL_STATES = frozenset(
-    {
-        "TASK_FINISHED",
-        "TASK_FAILED",
-        "TASK_KILLED",
-        "TASK_LOST",
-        "TASK_ERROR",
-        "TASK_DROPPED",
-        "TASK_GONE",
-        "TASK_GONE_BY_OPERATOR",
-    }
-)
+from sandbox.mesos.protojson import TERMINAL_STATES
 
 MAX_COMPLETED_TASKS_PER_EXECUTOR = 200
 MAX_COMPLETED_EXECUTORS_PER_FRAMEWORK = 150

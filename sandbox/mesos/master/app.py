@@ -10,6 +10,7 @@ import signal
 from aiohttp import web
 
 from sandbox.mesos.master.auth import BasicAuthenticator
+from sandbox.mesos.master.coalescing import CoalescingAppRunner
 from sandbox.mesos.master.config import MasterConfig
 from sandbox.mesos.master.endpoints import ReadOnlyEndpoints
 from sandbox.mesos.master.internal_http import InternalEndpoints
@@ -55,7 +56,8 @@ async def serve(config: MasterConfig, stop: asyncio.Event | None = None) -> None
     # Keep idle connections open much longer than aiohttp's default hour, like libprocess:
     # pymesos reuses one connection for all its calls and fails a call if the server closed
     # it in the meantime (a quiet framework can easily make no call for an hour).
-    runner = web.AppRunner(
+    # Responses to pipelined calls leave in one write per burst (see coalescing.py).
+    runner = CoalescingAppRunner(
         build_app(master),
         handler_cancellation=True,
         access_log=None,

@@ -17,16 +17,50 @@ from typing import Any
 
 from pymesos import MesosSchedulerDriver, Scheduler
 
+from sandbox.mesos.protojson import TERMINAL_STATES
+from tests.mesos_fixtures import AgentProcess
+
 EXECUTOR_SCRIPT = Path(__file__).with_name("pymesos_executor.py")
-TERMINAL = {
-    "TASK_FINISHED",
-    "TASK_FAILED",
-    "TASK_KILLED",
-    "TASK_LOST",
-    "TASK_ERROR",
-    "TASK_DROPPED",
-    "TASK_GONE",
-}
+
+
+def executor_runs_dir(agent: AgentProcess, framework_id: str, executor_id: str) -> Path:
+    """Where the agent puts an executor's runs, spelled out as Mesos lays it out (not via paths.py)."""
+    return (
+        agent.work_dir
+        / "slaves"
+        / agent.agent_id
+        / "frameworks"
+        / framework_id
+        / "executors"
+        / executor_id
+        / "runs"
+    )
+
+
+def latest_sandbox(agent: AgentProcess, framework_id: str, executor_id: str) -> Path:
+    """The sandbox of the executor's latest run (``runs/latest`` resolved)."""
+    return (executor_runs_dir(agent, framework_id, executor_id) / "latest").resolve()
+
+
+def executor_record(sandbox: Path, timeout: float = 20.0) -> dict[str, Any]:
+    """What pymesos_executor.py recorded about itself once registered (its pid, env, ...)."""
+    record = sandbox / "executor.json"
+    deadline = time.monotonic() + timeout
+    while not record.exists():
+        assert time.monotonic() < deadline, f"the executor never registered ({sandbox})"
+        time.sleep(0.05)
+    # The executor writes the record right after registering; let it finish writing.
+    time.sleep(0.1)
+    return dict(json.loads(record.read_text()))
+
+
+def is_alive(pid: int) -> bool:
+    """Whether the process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def scalar(name: str, value: float) -> dict[str, Any]:
@@ -253,7 +287,7 @@ class TestFramework:
     def wait_terminal(self, task_id: str, timeout: float = 30.0) -> dict[str, Any]:
         def find(recorder: Recorder) -> dict[str, Any] | None:
             for update in recorder.updates:
-                if update["task_id"]["value"] == task_id and update["state"] in TERMINAL:
+                if update["task_id"]["value"] == task_id and update["state"] in TERMINAL_STATES:
                     return update
             return None
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -12,39 +11,23 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.mesos_agent.harness import TestFramework, command_task, executor_info, executor_task
+from tests.integration.mesos_agent.harness import (
+    TestFramework,
+    command_task,
+    executor_info,
+    executor_record,
+    executor_runs_dir,
+    executor_task,
+    is_alive,
+)
 from tests.mesos_fixtures import REPO_ROOT, AgentProcess, MasterProcess, container_processes, stop_process
 
 pytestmark = pytest.mark.integration
 
 
 def _executor_pid(agent: AgentProcess, framework_id: str, executor_id: str) -> int:
-    sandbox = (
-        agent.work_dir
-        / "slaves"
-        / agent.agent_id
-        / "frameworks"
-        / framework_id
-        / "executors"
-        / executor_id
-        / "runs"
-        / "latest"
-    )
-    record = sandbox / "executor.json"
-    deadline = time.monotonic() + 20
-    while not record.exists():
-        assert time.monotonic() < deadline, "executor never registered"
-        time.sleep(0.05)
-    time.sleep(0.1)
-    return int(json.loads(record.read_text())["pid"])
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    latest = executor_runs_dir(agent, framework_id, executor_id) / "latest"
+    return int(executor_record(latest)["pid"])
 
 
 def _wait_master_ports(master: MasterProcess, agent_id: str, ports: str, timeout: float = 20.0) -> None:
@@ -101,7 +84,7 @@ def test_additive_restart_keeps_executors_and_incompatible_restart_refuses(
 
     # Restart with an additional port range: allowed under `additive`.
     stop_process(first.process)
-    assert _alive(pid), "stopping the agent must not stop its executors"
+    assert is_alive(pid), "stopping the agent must not stop its executors"
     second = agents(
         "--resources=ports:[31000-31100,32000-32100]", *common, work_dir=work_dir, port=first.port
     )
@@ -110,7 +93,7 @@ def test_additive_restart_keeps_executors_and_incompatible_restart_refuses(
     while not (sandbox / "reregistered").exists():
         assert time.monotonic() < deadline, f"the executor did not reconnect\n{second.log()}"
         time.sleep(0.1)
-    assert _alive(pid)
+    assert is_alive(pid)
     _wait_master_ports(mesos_master, agent_id, "[31000-31100, 32000-32100]")
     seen = len(framework.updates_for("kept"))
     framework.driver.reconcileTasks([{"task_id": {"value": "kept"}, "agent_id": {"value": agent_id}}])
@@ -135,7 +118,7 @@ def test_additive_restart_keeps_executors_and_incompatible_restart_refuses(
     assert (
         f"rm -f {latest}\nThis ensures that the agent does not recover old live executors." in refused.stderr
     )
-    assert _alive(pid), "a refused restart leaves the executors alone"
+    assert is_alive(pid), "a refused restart leaves the executors alone"
 
     # Following the instructions makes it a new agent; the old executor is destroyed.
     os.unlink(latest)
@@ -144,9 +127,9 @@ def test_additive_restart_keeps_executors_and_incompatible_restart_refuses(
     lost = framework.wait_terminal("orphaned")
     assert lost["state"] == "TASK_LOST"
     deadline = time.monotonic() + 10
-    while _alive(pid) and time.monotonic() < deadline:
+    while is_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not _alive(pid), "the old agent's executor must not survive as an orphan"
+    assert not is_alive(pid), "the old agent's executor must not survive as an orphan"
     _wait_master_ports(mesos_master, third.agent_id, "[32000-32100]")
 
 
@@ -188,15 +171,15 @@ def test_restart_recovers_checkpointed_command_tasks_and_kills_the_others(
     stop_process(first.process)
     time.sleep(1.0)
     # pymesos reads MESOS_CHECKPOINT="0" as true, so this executor stays and keeps reconnecting.
-    assert _alive(stray)
-    assert all(_alive(pid) for pid in command_executors), "checkpointed executors outlive the agent"
+    assert is_alive(stray)
+    assert all(is_alive(pid) for pid in command_executors), "checkpointed executors outlive the agent"
     second = agents(*flags, work_dir=work_dir, port=first.port)
     assert second.agent_id == agent_id
 
     # The non-checkpointing framework's executor is an orphan to the restarted agent: destroyed,
     # and its task is lost once the agent re-registers without it.
     assert fleeting.wait_terminal("dropped", timeout=30)["state"] == "TASK_LOST"
-    assert not _alive(stray)
+    assert not is_alive(stray)
     # The checkpointing framework's command executor reconnected and still obeys.
     durable.driver.killTask({"value": "kept"})
     killed = durable.wait_update("kept", "TASK_KILLED", timeout=20)

@@ -9,24 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.mesos_agent.harness import TestFramework, command_task
+from tests.integration.mesos_agent.harness import TestFramework, command_task, latest_sandbox
 from tests.mesos_fixtures import AgentProcess
 
 pytestmark = pytest.mark.integration
-
-
-def _sandbox(agent: AgentProcess, framework_id: str, task_id: str) -> Path:
-    return (
-        agent.work_dir
-        / "slaves"
-        / agent.agent_id
-        / "frameworks"
-        / framework_id
-        / "executors"
-        / task_id
-        / "runs"
-        / "latest"
-    ).resolve()
 
 
 def _read_when(path: Path, text: str, timeout: float = 10.0) -> str:
@@ -59,7 +45,7 @@ def test_exit_codes_become_finished_or_failed(
     assert framework.states("bad") == ["TASK_STARTING", "TASK_RUNNING", "TASK_FAILED"]
     assert bad["message"] == "Command exited with status 3"
 
-    sandbox = _sandbox(mesos_agent, framework.framework_id, "ok")
+    sandbox = latest_sandbox(mesos_agent, framework.framework_id, "ok")
     assert "out-ok" in _read_when(sandbox / "stdout", "out-ok")
     assert "err" in (sandbox / "stderr").read_text()
 
@@ -106,9 +92,11 @@ def test_argv_semantics_and_user(mesos_agent: AgentProcess, frameworks: Callable
     )
     assert framework.wait_terminal("argv")["state"] == "TASK_FINISHED"
     assert framework.wait_terminal("as-nobody")["state"] == "TASK_FINISHED"
-    argv_out = _read_when(_sandbox(mesos_agent, framework.framework_id, "argv") / "stdout", "custom-argv0")
+    argv_out = _read_when(
+        latest_sandbox(mesos_agent, framework.framework_id, "argv") / "stdout", "custom-argv0"
+    )
     assert "custom-argv0|" in argv_out
     nobody_out = _read_when(
-        _sandbox(mesos_agent, framework.framework_id, "as-nobody") / "stdout", str(nobody.pw_uid)
+        latest_sandbox(mesos_agent, framework.framework_id, "as-nobody") / "stdout", str(nobody.pw_uid)
     )
     assert f"\n{nobody.pw_uid}\n" in f"\n{nobody_out}"

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.mesos_agent.harness import TestFramework, command_task
+from tests.integration.mesos_agent.harness import TestFramework, command_task, latest_sandbox
 from tests.mesos_fixtures import AgentProcess
 
 pytestmark = pytest.mark.integration
@@ -73,21 +73,7 @@ def served(tmp_path: Path) -> Iterator[CountingServer]:
         server.close()
 
 
-def _sandbox(agent: AgentProcess, framework_id: str, task_id: str) -> Path:
-    return (
-        agent.work_dir
-        / "slaves"
-        / agent.agent_id
-        / "frameworks"
-        / framework_id
-        / "executors"
-        / task_id
-        / "runs"
-        / "latest"
-    ).resolve()
-
-
-def test_fetches_every_kind_of_uri_into_the_sandbox(
+def test_fetches_every_kind_of_uri_into_thelatest_sandbox(
     tmp_path: Path,
     served: CountingServer,
     mesos_agent: AgentProcess,
@@ -111,7 +97,7 @@ def test_fetches_every_kind_of_uri_into_the_sandbox(
         agent_id,
     )
     done = framework.wait_terminal("fetching")
-    sandbox = _sandbox(mesos_agent, framework.framework_id, "fetching")
+    sandbox = latest_sandbox(mesos_agent, framework.framework_id, "fetching")
     assert done["state"] == "TASK_FINISHED", (sandbox / "stderr").read_text()
     assert (sandbox / "plain.txt").read_text() == "plain content\n"
     assert (sandbox / "bundle" / "inner.txt").read_text() == "from the tarball\n"
@@ -141,7 +127,7 @@ def test_cached_uris_are_downloaded_once(
     assert framework.wait_terminal("second")["state"] == "TASK_FINISHED"
     for task in ("first", "second"):
         assert (
-            _sandbox(mesos_agent, framework.framework_id, task) / "cached.txt"
+            latest_sandbox(mesos_agent, framework.framework_id, task) / "cached.txt"
         ).read_text() == "cached content\n"
     assert served.hits["/cached.txt"] == 1
     cache = mesos_agent.work_dir / "fetch" / "root"
@@ -166,7 +152,7 @@ def test_failed_fetch_fails_the_task_with_container_launch_failed(
     )
     assert failed["message"].endswith("': exited with status 1")
     assert framework.states("unfetchable") == ["TASK_FAILED"], "the command never started"
-    stderr = (_sandbox(mesos_agent, framework.framework_id, "unfetchable") / "stderr").read_text()
+    stderr = (latest_sandbox(mesos_agent, framework.framework_id, "unfetchable") / "stderr").read_text()
     assert "Error downloading resource, received HTTP return code 404" in stderr
     time.sleep(0.2)
     assert served.hits["/missing.tar.gz"] == 1

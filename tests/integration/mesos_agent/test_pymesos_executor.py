@@ -8,48 +8,26 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.integration.mesos_agent.harness import TestFramework, executor_info, executor_task
+from tests.integration.mesos_agent.harness import (
+    TestFramework,
+    executor_info,
+    executor_record,
+    executor_runs_dir,
+    executor_task,
+    is_alive,
+)
 from tests.mesos_fixtures import AgentProcess, MasterProcess
 
 pytestmark = pytest.mark.integration
 
 
-def _executor_record(sandbox: Path, timeout: float = 20.0) -> dict[str, Any]:
-    record = sandbox / "executor.json"
-    deadline = time.monotonic() + timeout
-    while not record.exists():
-        assert time.monotonic() < deadline, f"the executor never registered ({sandbox})"
-        time.sleep(0.05)
-    time.sleep(0.1)
-    return json.loads(record.read_text())
-
-
 def _sandbox(agent: AgentProcess, framework_id: str, executor_id: str) -> Path:
-    runs = (
-        agent.work_dir
-        / "slaves"
-        / agent.agent_id
-        / "frameworks"
-        / framework_id
-        / "executors"
-        / executor_id
-        / "runs"
-    )
-    latest = runs / "latest"
+    latest = executor_runs_dir(agent, framework_id, executor_id) / "latest"
     assert latest.is_symlink(), f"missing {latest}"
     return latest.resolve()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def test_custom_executor_lifecycle_acks_reconciliation_messages_and_kill(
@@ -85,7 +63,7 @@ def test_custom_executor_lifecycle_acks_reconciliation_messages_and_kill(
     )
     assert (sandbox / "stdout").exists()
     assert (sandbox / "stderr").exists()
-    record = _executor_record(sandbox)
+    record = executor_record(sandbox)
     env = record["env"]
     assert record["cwd"] == str(sandbox)
     assert env["MESOS_DIRECTORY"] == env["MESOS_SANDBOX"] == str(sandbox)
@@ -177,7 +155,7 @@ def test_scheduler_failover_keeps_tasks_and_teardown_removes_executors(
     first.launch([executor_task("long", agent_id, executor, {"action": "run"})], agent_id)
     first.wait_update("long", "TASK_RUNNING")
     sandbox = _sandbox(mesos_agent, first.framework_id, "survivor")
-    executor_pid = _executor_record(sandbox)["pid"]
+    executor_pid = executor_record(sandbox)["pid"]
 
     # The scheduler goes away inside its failover timeout and comes back with the same id.
     first.stop(failover=True)
@@ -186,7 +164,7 @@ def test_scheduler_failover_keeps_tasks_and_teardown_removes_executors(
     assert second.framework_id == first.framework_id
     second.driver.reconcileTasks([{"task_id": {"value": "long"}, "agent_id": {"value": agent_id}}])
     assert second.wait_update("long", "TASK_RUNNING")["source"] == "SOURCE_MASTER"
-    assert _alive(executor_pid), "the executor must survive a scheduler failover"
+    assert is_alive(executor_pid), "the executor must survive a scheduler failover"
 
     # The new driver can still kill the task through the same executor.
     second.driver.killTask({"value": "long"})
@@ -195,9 +173,9 @@ def test_scheduler_failover_keeps_tasks_and_teardown_removes_executors(
     # Teardown: the executor is shut down and the framework leaves the agent.
     second.stop()
     deadline = time.monotonic() + 20
-    while _alive(executor_pid) and time.monotonic() < deadline:
+    while is_alive(executor_pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not _alive(executor_pid), "teardown must shut the executor down"
+    assert not is_alive(executor_pid), "teardown must shut the executor down"
     deadline = time.monotonic() + 10
     while mesos_agent.state()["frameworks"] and time.monotonic() < deadline:
         time.sleep(0.1)

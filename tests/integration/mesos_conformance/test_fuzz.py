@@ -21,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sandbox.mesos.protojson import OPERATOR_CALL_TYPES
 from tests.integration.mesos_conformance.client import SchedulerClient, post_json, request, task_info
 from tests.mesos_fixtures import MasterProcess, running_master
 
@@ -32,35 +33,23 @@ FUZZ = settings(
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-NOT_IMPLEMENTED_OPERATOR_CALLS = {
-    "GET_METRICS",
-    "GET_LOGGING_LEVEL",
-    "SET_LOGGING_LEVEL",
-    "LIST_FILES",
-    "READ_FILE",
-    "GET_OPERATIONS",
-    "GET_WEIGHTS",
-    "UPDATE_WEIGHTS",
-    "RESERVE_RESOURCES",
-    "UNRESERVE_RESOURCES",
-    "CREATE_VOLUMES",
-    "DESTROY_VOLUMES",
-    "GROW_VOLUME",
-    "SHRINK_VOLUME",
-    "GET_MAINTENANCE_STATUS",
-    "GET_MAINTENANCE_SCHEDULE",
-    "UPDATE_MAINTENANCE_SCHEDULE",
-    "START_MAINTENANCE",
-    "STOP_MAINTENANCE",
-    "DRAIN_AGENT",
-    "DEACTIVATE_AGENT",
-    "REACTIVATE_AGENT",
-    "GET_QUOTA",
-    "UPDATE_QUOTA",
-    "SET_QUOTA",
-    "REMOVE_QUOTA",
-    "UNKNOWN",
+# Every other operator call (OPERATOR_CALL_TYPES, including UNKNOWN) is answered 501.
+IMPLEMENTED_OPERATOR_CALLS = {
+    "GET_HEALTH",
+    "GET_VERSION",
+    "GET_FLAGS",
+    "GET_MASTER",
+    "GET_STATE",
+    "GET_AGENTS",
+    "GET_FRAMEWORKS",
+    "GET_TASKS",
+    "GET_EXECUTORS",
+    "GET_ROLES",
+    "TEARDOWN",
+    "MARK_AGENT_GONE",
+    "SUBSCRIBE",
 }
+NOT_IMPLEMENTED_OPERATOR_CALLS = set(OPERATOR_CALL_TYPES) - IMPLEMENTED_OPERATOR_CALLS
 
 json_values = st.recursive(
     st.none()
