@@ -19,6 +19,8 @@ starting the framework process:
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import pathlib
 import re
 import shutil
@@ -164,6 +166,7 @@ def main() -> int:
         "--running-timeout", type=float, default=60.0, help="extra wait for TASK_RUNNING (default 60 s)"
     )
     parser.add_argument("--profile", type=pathlib.Path, help="cProfile the framework (largest size only)")
+    parser.add_argument("--json", type=pathlib.Path, help="also write the results to this file")
     args = parser.parse_args()
     if any(n < 1 for n in args.agents):
         parser.error("agents: every size must be at least 1")
@@ -177,6 +180,8 @@ def main() -> int:
             print(_report(result, args.running_timeout), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    if args.json:
+        args.json.write_text(json.dumps([dataclasses.asdict(r) for r in results], indent=1), encoding="utf-8")
     smallest, largest = results[0], results[-1]
     if largest.agents > smallest.agents:
         scale = largest.agents / smallest.agents

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import hashlib
 import json
 import os
 import pathlib
@@ -160,3 +161,123 @@ class FrameworkRun:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=10)
+
+
+# ---- a real deployment on a local cluster (time to ready, executor overhead) --------------------
+RAMDISK_BYTES = 128 * 1024 * 1024
+MASTER_WEB_PORT = 19999
+
+
+def alluxio_tarball() -> tuple[pathlib.Path, str]:
+    version = os.environ.get("ALLUXIO_VERSION", "2.9.6")
+    cache = pathlib.Path(os.environ["ALLUXIO_MESOS_CACHE"]) / "alluxio" / version
+    tarball = cache / f"alluxio-{version}-bin.tar.gz"
+    if not tarball.is_file():
+        raise SystemExit(f"{tarball} is missing: run `setup/bootstrap.sh alluxio` first")
+    return tarball, (cache / f"{tarball.name}.sha256").read_text(encoding="utf-8").split()[0]
+
+
+def executor_bundle(directory: pathlib.Path) -> tuple[pathlib.Path, str]:
+    output = directory / "alluxio-mesos-executor.pyz"
+    subprocess.run(
+        [sys.executable, "-m", "executor.bundle", "--output", str(output)],
+        check=True,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        timeout=120,
+    )
+    return output, hashlib.sha256(output.read_bytes()).hexdigest()
+
+
+def deployment_settings(
+    base: pathlib.Path, tarball: tuple[str, str], bundle: tuple[str, str]
+) -> dict[str, str]:
+    """The e2e suite's deployment: 768 MB masters, 512 MB + 128 MB ramdisk workers, fresh journal."""
+    underfs = base / "underfs"
+    underfs.mkdir(parents=True, exist_ok=True)
+    underfs.chmod(0o777)  # the JVMs run as nobody
+    return {
+        "alluxio.integration.mesos.executor.url": bundle[0],
+        "alluxio.integration.mesos.executor.sha256": bundle[1],
+        "alluxio.integration.mesos.executor.python": "/usr/bin/python3",
+        "alluxio.integration.mesos.alluxio.jar.url": tarball[0],
+        "alluxio.integration.mesos.alluxio.jar.sha256": tarball[1],
+        "alluxio.integration.master.resource.mem": "768MB",
+        "alluxio.integration.worker.resource.mem": "512MB",
+        "alluxio.worker.ramdisk.size": str(RAMDISK_BYTES),
+        "alluxio.integration.mesos.kill.grace.period": "5secs",
+        "alluxio.master.journal.folder": str(base / "journal"),
+        "alluxio.master.mount.table.root.ufs": str(underfs),
+    }
+
+
+def alluxio_master_info(host: str, timeout: float = 2.0) -> dict[str, Any] | None:
+    try:
+        url = f"http://{host}:{MASTER_WEB_PORT}/api/v1/master/info"
+        with urllib.request.urlopen(url, timeout=timeout) as reply:
+            return dict(json.load(reply))
+    except (OSError, ValueError):
+        return None
+
+
+def live_worker_hosts(info: dict[str, Any] | None) -> list[str]:
+    return sorted(w["address"]["host"] for w in (info or {}).get("workers") or [])
+
+
+# ---- what one task's sandbox stderr says (the fetcher's glog lines, then the executor's log) -----
+_GLOG = re.compile(r"^[IWEF](\d\d)(\d\d) (\d\d):(\d\d):(\d\d)\.(\d{6}) +\d+ fetcher\.py\] (.*)$")
+_EXECUTOR_LOG = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \w+ \[[\w.]+\] (.*)$")
+_LAUNCH_TO_EXEC = re.compile(
+    r"launch→exec ([\d.]+) ms for the (\w+) JVM pid \d+ \((.*)\); without artifact hashing and journal "
+    r"format: ([\d.]+) ms"
+)
+_READY = re.compile(
+    r"answers gRPC on port \d+ (\d+) ms after exec \(port open seen within (\d+) ms, "
+    r"its first HTTP/2 answer took (\d+) ms\)"
+)
+
+
+def _glog_time(match: re.Match[str]) -> float:
+    month, day, hour, minute, second, micros = (int(g) for g in match.groups()[:6])
+    year = datetime.date.today().year
+    return datetime.datetime(year, month, day, hour, minute, second, micros).timestamp()
+
+
+def task_timings(stderr: pathlib.Path) -> dict[str, Any]:
+    """Timestamps (unix seconds) and the executor's own measurements (ms) of one task."""
+    found: dict[str, Any] = {}
+    for line in stderr.read_text(encoding="utf-8", errors="replace").splitlines():
+        if glog := _GLOG.match(line):
+            stamp, message = _glog_time(glog), glog.group(7)
+            found.setdefault("fetch_started", stamp)
+            if message.startswith("Successfully fetched all URIs"):
+                found["fetch_done"] = stamp
+            continue
+        entry = _EXECUTOR_LOG.match(line)
+        if not entry:
+            continue
+        stamp = datetime.datetime.strptime(entry.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+        message = entry.group(2)
+        if message.startswith("alluxio-mesos executor "):
+            found["executor_started"] = stamp
+        elif launch := _LAUNCH_TO_EXEC.search(message):
+            found["role"] = launch.group(2)
+            found["launch_to_exec_ms"] = float(launch.group(1))
+            found["launch_to_exec_without_hash_ms"] = float(launch.group(4))
+            for part in launch.group(3).split(", "):
+                name, value, _ = part.rsplit(" ", 2)
+                found[f"{name}_ms"] = float(value)
+            found["exec"] = stamp
+        elif ready := _READY.search(message):
+            found["exec_to_ready_ms"] = float(ready.group(1))
+            found["ready_detection_ms"] = float(ready.group(2))
+            found["first_answer_ms"] = float(ready.group(3))
+        elif "→ TASK_RUNNING" in message:
+            found["running"] = stamp
+    return found
+
+
+def sandbox_stderr_files(work_dir: pathlib.Path, framework_id: str) -> list[pathlib.Path]:
+    """Every task sandbox's stderr of one framework under an agent's work dir (not runs/latest)."""
+    pattern = f"slaves/*/frameworks/{framework_id}/executors/*/runs/*/stderr"
+    return sorted(p for p in work_dir.glob(pattern) if p.parent.name != "latest")

@@ -107,14 +107,19 @@ class AlluxioScheduler(Scheduler):
             self._execute(actions)
 
     def save_state(self) -> bool:
-        if not self.core.dirty:
+        core = self.core
+        if not core.dirty and not core.dirty_tasks:
             return True
         try:
-            self.store.save(self.core.state)
+            if core.dirty:
+                self.store.save(core.state)
+            else:
+                self.store.save_tasks(core.state, core.dirty_tasks)
         except OSError:
             LOG.exception("cannot save the framework state to %s", self.store.state_path)
             return False
-        self.core.dirty = False
+        core.dirty = False
+        core.dirty_tasks.clear()
         return True
 
     def _execute(self, actions: list[Action]) -> None:

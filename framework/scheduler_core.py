@@ -147,7 +147,9 @@ class SchedulerCore:
         self.connected = False
         self.reconciled = False
         self.teardown = False
+        # dirty: save a snapshot; dirty_tasks: only these records changed (journaled).
         self.dirty = False
+        self.dirty_tasks: set[str] = set()
         self.declines = DeclineLog()
         self.history: deque[str] = deque(maxlen=100)
         # Debug counters for the status endpoint (benchmarks divide CPU time by offers).
@@ -467,10 +469,10 @@ class SchedulerCore:
             if state in TERMINAL_STATES:
                 self._tasks_changed()
             task.message = message
-            self.dirty = True
+            self.dirty_tasks.add(task.task_id)
         if state == RUNNING and task.running_since is None:
             task.running_since = now
-            self.dirty = True
+            self.dirty_tasks.add(task.task_id)
         if state in TERMINAL_STATES:
             self._task_ended(task, now)
         if not self.reconciled and not self._reconcile_pending:

@@ -154,7 +154,10 @@ class LocalCluster:
         try:
             self._build(names)
         except BaseException:
-            self.close()
+            try:
+                self.close()
+            except ClusterError as error:  # the setup error is the one to report
+                LOG.error("%s", error)
             raise
         LOG.info(
             "local cluster %s up: master %s, %d host(s)", names.cluster, self.master.address, len(self.hosts)
@@ -213,14 +216,19 @@ class LocalCluster:
         if self._closed or self.names is None:
             return
         self._closed = True
-        for host in self.hosts:
-            if host.agent is not None:
-                host.agent.stop(timeout=5.0)
-        if self._master is not None:
-            self._master.stop(timeout=5.0)
-        if self._files is not None:
-            self._files.stop()
-        problems = destroy_cluster(self.names.tag)
+        problems: list[str] = []
+        # Gracefully first (agents checkpoint, the master says goodbye); destroy_cluster then
+        # SIGKILLs whatever is left in the namespaces and in the root namespace.
+        stoppable: list[MesosProcess | FileServer | None] = [h.agent for h in self.hosts if h.agent]
+        stoppable += [self._master, self._files]
+        for process in stoppable:
+            if process is None:
+                continue
+            try:
+                process.stop()
+            except (OSError, subprocess.SubprocessError) as error:
+                problems.append(f"stopping {process}: {error}")
+        problems += destroy_cluster(self.names.tag)
         if problems:
             raise ClusterError(f"tearing down {self.names.cluster} left problems: " + "; ".join(problems))
 
