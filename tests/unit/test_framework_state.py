@@ -152,3 +152,59 @@ def test_runtime_file_is_written_and_cleared(store: StateStore) -> None:
     assert "42" in store.runtime_path.read_text(encoding="utf-8")
     store.clear_runtime()
     assert not store.runtime_path.exists()
+
+
+TASK_ID = "alluxio-worker-h1-1234abcd"
+
+
+def _journaled_update(store: StateStore, state: PersistedState, new_state: str) -> None:
+    state.tasks[TASK_ID] = state.tasks[TASK_ID].model_copy(update={"state": new_state})
+    store.save_tasks(state, [TASK_ID])
+
+
+def test_a_journaled_status_update_survives_a_restart_without_a_new_snapshot(store: StateStore) -> None:
+    state = a_state()
+    store.save(state)
+    snapshot_before = (store.directory / STATE_FILE).read_bytes()
+    _journaled_update(store, state, "TASK_KILLING")
+    assert (store.directory / STATE_FILE).read_bytes() == snapshot_before
+    assert store.journal_path.exists()
+    restored = read_state(store.directory)
+    assert restored is not None
+    assert restored.tasks[TASK_ID].state == "TASK_KILLING"
+
+
+def test_a_torn_last_journal_line_is_dropped_and_earlier_lines_kept(store: StateStore) -> None:
+    state = a_state()
+    store.save(state)
+    _journaled_update(store, state, "TASK_KILLING")
+    with store.journal_path.open("a", encoding="utf-8") as journal:
+        journal.write('{"generation": 1, "task": {"task_id": "' + TASK_ID)  # crash mid-append
+    restored = read_state(store.directory)
+    assert restored is not None
+    assert restored.tasks[TASK_ID].state == "TASK_KILLING"
+
+
+def test_journal_lines_of_an_older_snapshot_are_not_replayed(store: StateStore) -> None:
+    state = a_state()
+    store.save(state)
+    _journaled_update(store, state, "TASK_KILLING")
+    stale_journal = store.journal_path.read_text(encoding="utf-8")
+    state.tasks[TASK_ID] = state.tasks[TASK_ID].model_copy(update={"state": "TASK_FAILED"})
+    store.save(state)  # a new snapshot: generation 2, journal restarted
+    assert not store.journal_path.exists()
+    store.journal_path.write_text(stale_journal, encoding="utf-8")  # as if the unlink had been lost
+    restored = read_state(store.directory)
+    assert restored is not None
+    assert restored.generation == 2
+    assert restored.tasks[TASK_ID].state == "TASK_FAILED"
+
+
+def test_the_first_save_of_tasks_writes_a_snapshot_not_a_journal(store: StateStore) -> None:
+    state = a_state()
+    _journaled_update(store, state, "TASK_STAGING")
+    assert state.generation == 1
+    assert not store.journal_path.exists()
+    restored = read_state(store.directory)
+    assert restored is not None
+    assert restored.tasks[TASK_ID].state == "TASK_STAGING"
