@@ -40,7 +40,7 @@ import binascii
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Dict, List, Optional, Tuple
 
 PLAN_VERSION = 1
@@ -216,38 +216,9 @@ class TaskPlan:
         return cls(version=version, **kwargs)
 
 
-_FIELD_NAMES = {
-    "version",
-    "role",
-    "alluxio_properties",
-    "artifacts",
-    "alluxio_home_mode",
-    "alluxio_home",
-    "java_home_mode",
-    "java_home",
-    "heap_size_mb",
-    "ports",
-    "ramdisk_size_bytes",
-    "ramdisk_dir",
-    "journal_dir",
-    "run_as_user",
-    "grace_period_secs",
-    "readiness_timeout_secs",
-    "instance_name",
-    "state_dir",
-    "jvm_options",
-}
-_REQUIRED_FIELDS = {
-    "role",
-    "alluxio_properties",
-    "artifacts",
-    "alluxio_home_mode",
-    "alluxio_home",
-    "java_home_mode",
-    "java_home",
-    "heap_size_mb",
-    "ports",
-}
+# Derived from the dataclass so a new field cannot be forgotten here.
+_FIELD_NAMES = {f.name for f in fields(TaskPlan)}
+_REQUIRED_FIELDS = {f.name for f in fields(TaskPlan) if f.default is MISSING and f.default_factory is MISSING}
 
 
 def _fail(key: str, problem: str) -> TaskPlanError:
