@@ -55,21 +55,23 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
+def _text_number_value(kind: str, scalar: float, ranges: Any, inner: str) -> list[str]:
+    """The `scalar {...}` or `ranges {...}` block, shared by resources and attributes."""
+    if kind == "SCALAR":
+        return [f"{inner}scalar {{", f"{inner}  value: {_number(scalar)}", f"{inner}}}"]
+    lines = [f"{inner}ranges {{"]
+    for begin, end in ranges:
+        lines += [f"{inner}  range {{", f"{inner}    begin: {begin}"]
+        lines += [f"{inner}    end: {end}", f"{inner}  }}"]
+    lines.append(f"{inner}}}")
+    return lines
+
+
 def _text_resource(resource: Resource, indent: str) -> list[str]:
     inner = indent + "  "
     lines = [f"{indent}resources {{", f'{inner}name: "{resource.name}"', f"{inner}type: {resource.type}"]
-    if resource.type == "SCALAR":
-        lines += [f"{inner}scalar {{", f"{inner}  value: {_number(resource.scalar)}", f"{inner}}}"]
-    elif resource.type == "RANGES":
-        lines.append(f"{inner}ranges {{")
-        for begin, end in resource.ranges:
-            lines += [
-                f"{inner}  range {{",
-                f"{inner}    begin: {begin}",
-                f"{inner}    end: {end}",
-                f"{inner}  }}",
-            ]
-        lines.append(f"{inner}}}")
+    if resource.type in ("SCALAR", "RANGES"):
+        lines += _text_number_value(resource.type, resource.scalar, resource.ranges, inner)
     else:
         lines.append(f"{inner}set {{")
         lines += [f'{inner}  item: "{item}"' for item in resource.items]
@@ -88,18 +90,8 @@ def _text_resource(resource: Resource, indent: str) -> list[str]:
 def _text_attribute(attribute: Attribute, indent: str) -> list[str]:
     inner = indent + "  "
     lines = [f"{indent}attributes {{", f'{inner}name: "{attribute.name}"', f"{inner}type: {attribute.type}"]
-    if attribute.type == "SCALAR":
-        lines += [f"{inner}scalar {{", f"{inner}  value: {_number(attribute.scalar)}", f"{inner}}}"]
-    elif attribute.type == "RANGES":
-        lines.append(f"{inner}ranges {{")
-        for begin, end in attribute.ranges:
-            lines += [
-                f"{inner}  range {{",
-                f"{inner}    begin: {begin}",
-                f"{inner}    end: {end}",
-                f"{inner}  }}",
-            ]
-        lines.append(f"{inner}}}")
+    if attribute.type in ("SCALAR", "RANGES"):
+        lines += _text_number_value(attribute.type, attribute.scalar, attribute.ranges, inner)
     else:
         lines += [f"{inner}text {{", f'{inner}  value: "{attribute.text}"', f"{inner}}}"]
     lines.append(f"{indent}}}")
