@@ -5,10 +5,9 @@ tasks go RUNNING at once). The framework's real CLI starts against it; measured 
 starting the framework process:
 
 - decided: the last worker launch decided (its log line "launching AlluxioWorker ..."),
-- placed: every launch accepted by Mesos (the log line "sent N launch(es) to Mesos"; pymesos sends
-  ACCEPTs one at a time and waits for each answer),
-- running: every worker reported TASK_RUNNING (the framework saves its state before each status
-  update is acknowledged, so this part grows with N x tasks; capped by --running-timeout),
+- placed: every launch accepted by Mesos (the log lines "sent N launch(es) to Mesos ...", written
+  when the master has answered every ACCEPT queued so far; the ACCEPTs go out pipelined),
+- running: every worker reported TASK_RUNNING (capped by --running-timeout),
 - scheduler CPU per offer: the framework's CPU time from registration until placed, divided by
   the offers it had processed by then. Startup and registration CPU is shown separately.
 

@@ -1,8 +1,9 @@
 """The pymesos side: turns driver callbacks into SchedulerCore events and the core's actions into
-driver calls, saving the state before any action leaves the process (write-ahead for launches).
+v1 calls, which framework/mesos_calls.py sends pipelined. The state is saved before any call
+leaves the process (write-ahead for launches, and for the status updates a batch acknowledges).
 
-pymesos calls back from its IO thread; the runner's main thread calls `tick()`. One lock
-serialises both, and the driver's own lock is always taken after ours, never before.
+pymesos calls back from its IO thread; the runner's main thread calls `tick()`; the call sender
+saves the state from its own thread. One lock serialises all three.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from pymesos import Scheduler
 
+from framework.mesos_calls import Call, CallSender, Endpoint
 from framework.scheduler_core import (
     Action,
     Decline,
@@ -29,6 +31,9 @@ from framework.state_store import StateStore
 
 LOG = logging.getLogger("framework.mesos")
 FRAMEWORK_REMOVED = "Framework has been removed"
+# One OFFERS event can carry an offer per agent (10,000 and more). Deciding on them in slices lets
+# the first launches go out while the rest are still being decided.
+OFFERS_PER_SLICE = 500
 
 
 class AlluxioScheduler(Scheduler):
@@ -37,7 +42,20 @@ class AlluxioScheduler(Scheduler):
         self.store = store
         self.lock = threading.RLock()
         self.driver: Any = None
+        self.calls: CallSender | None = None
         self._on_fatal = on_fatal
+        self._launch_lock = threading.Lock()
+        self._launches_pending = 0
+        self._launch_wave = 0
+        self._launch_wave_started = 0.0
+
+    def endpoint(self) -> Endpoint | None:
+        """The master and stream pymesos is subscribed to now (None while it is not)."""
+        driver = self.driver
+        if driver is None:
+            return None
+        master, stream_id = driver.master, driver.stream_id
+        return Endpoint(str(master), str(stream_id)) if master and stream_id else None
 
     # ---- pymesos callbacks -------------------------------------------------------------------
     def registered(self, driver: Any, framework_id: Any, master_info: Any) -> None:
@@ -53,6 +71,10 @@ class AlluxioScheduler(Scheduler):
             self.core.on_disconnected()
 
     def resourceOffers(self, driver: Any, offers: Sequence[Any]) -> None:
+        for first in range(0, len(offers), OFFERS_PER_SLICE):
+            self._offers(offers[first : first + OFFERS_PER_SLICE])
+
+    def _offers(self, offers: Sequence[Any]) -> None:
         def event() -> list[Action]:
             try:
                 return self.core.on_offers(offers)
@@ -69,8 +91,23 @@ class AlluxioScheduler(Scheduler):
             self.core.on_rescinded(str(offer_id.get("value")))
 
     def statusUpdate(self, driver: Any, status: Any) -> None:
-        # pymesos acknowledges after this returns, so the update is saved before it is acked.
         self.handle(lambda: self.core.on_update(status))
+        # Answers to reconciliation carry no uuid and are not acknowledged. The acknowledgement
+        # waits for the state to be on disk (the sender saves before each batch): a crash in
+        # between makes Mesos send the update again, never lose it.
+        if status.get("uuid"):
+            self._submit(
+                {
+                    "type": "ACKNOWLEDGE",
+                    "acknowledge": {
+                        "agent_id": status["agent_id"],
+                        "task_id": status["task_id"],
+                        "uuid": status["uuid"],
+                    },
+                },
+                needs_saved_state=True,
+                background=True,
+            )
 
     def slaveLost(self, driver: Any, agent_id: Any) -> None:
         self.handle(lambda: self.core.on_agent_lost(str(agent_id.get("value"))))
@@ -93,6 +130,8 @@ class AlluxioScheduler(Scheduler):
     # ---- time ------------------------------------------------------------------------------
     def tick(self) -> None:
         self.handle(self.core.tick)
+        with self.lock:
+            self.save_state()  # changes that sent no call (e.g. answers to reconciliation)
 
     # ---- plumbing --------------------------------------------------------------------------
     def handle(self, event: Callable[[], list[Action]]) -> None:
@@ -122,67 +161,120 @@ class AlluxioScheduler(Scheduler):
         core.dirty_tasks.clear()
         return True
 
+    def save_state_locked(self) -> bool:
+        """The call sender's `before_batch`."""
+        with self.lock:
+            return self.save_state()
+
     def _execute(self, actions: list[Action]) -> None:
-        saved = self.save_state()
+        connected = bool(self.driver and self.driver.connected)
         follow_up: list[Action] = []
-        launches = sum(1 for a in actions if isinstance(a, Launch))
-        started = time.monotonic()
         for action in actions:
-            if isinstance(action, Launch) and not saved:
-                # Never launch what could be forgotten: the state must be on disk first.
-                for info in action.task_infos:
-                    follow_up.extend(self.core.launch_failed(info["task_id"]["value"], "state not saved"))
-                self._call(Decline((action.offer_id,), self.core.timing.decline_not_ready))
-                continue
-            if isinstance(action, Launch) and not (self.driver and self.driver.connected):
-                for info in action.task_infos:
-                    follow_up.extend(self.core.launch_failed(info["task_id"]["value"], "not connected"))
-                continue
-            if not self._call(action) and isinstance(action, Launch):
-                for info in action.task_infos:
-                    follow_up.extend(self.core.launch_failed(info["task_id"]["value"], "ACCEPT failed"))
-        self.save_state()
+            if isinstance(action, Launch):
+                if not connected:
+                    follow_up.extend(self._launch_failed(action, "not connected"))
+                    continue
+                self._submit_launch(action)
+            else:
+                self._submit(_call_body(action))
         for action in follow_up:
             if not isinstance(action, Launch):
-                self._call(action)
-        if launches:
-            LOG.info(
-                "sent %d launch(es) to Mesos in %.3f s (%d offers received so far)",
-                launches,
-                time.monotonic() - started,
-                self.core.counters["offers"],
-            )
+                self._submit(_call_body(action))
 
-    def _call(self, action: Action) -> bool:
-        driver = self.driver
-        if driver is None:
-            return False
-        try:
-            if isinstance(action, Launch):
-                driver.launchTasks(
-                    [{"value": action.offer_id}],
-                    list(action.task_infos),
-                    filters={"refuse_seconds": action.refuse_seconds},
+    def _launch_failed(self, action: Launch, reason: str) -> list[Action]:
+        follow_up: list[Action] = []
+        for info in action.task_infos:
+            follow_up.extend(self.core.launch_failed(info["task_id"]["value"], reason))
+        return follow_up
+
+    def _submit(
+        self,
+        body: dict[str, Any],
+        *,
+        needs_saved_state: bool = False,
+        on_failure: Callable[[str], None] | None = None,
+        on_answer: Callable[[], None] | None = None,
+        background: bool = False,
+    ) -> None:
+        calls = self.calls
+        framework_id = self.core.state.framework_id
+        if calls is None or framework_id is None:
+            reason = "no call sender" if calls is None else "not registered"
+            if on_failure is not None:
+                on_failure(reason)
+            else:
+                LOG.warning("Mesos call %s not sent: %s", body.get("type"), reason)
+            return
+        body = {"type": body["type"], "framework_id": {"value": framework_id}, **body}
+        calls.submit(Call(body, needs_saved_state, on_failure, on_answer, background))
+
+    def _submit_launch(self, action: Launch) -> None:
+        with self._launch_lock:
+            if self._launches_pending == 0:
+                self._launch_wave = 0
+                self._launch_wave_started = time.monotonic()
+            self._launches_pending += 1
+            self._launch_wave += 1
+
+        def failed(reason: str) -> None:
+            LOG.error("launch on agent %s not accepted by Mesos: %s", action.agent_id, reason)
+            with self.lock:
+                # The task counts as lost (relaunched with backoff); the offer goes back.
+                follow_up = self._launch_failed(action, reason)
+                follow_up.append(Decline((action.offer_id,), self.core.timing.decline_not_ready))
+                self._execute(follow_up)
+            answered()
+
+        def answered() -> None:
+            with self._launch_lock:
+                self._launches_pending -= 1
+                done = self._launches_pending == 0
+                wave, started = self._launch_wave, self._launch_wave_started
+            if done:
+                LOG.info(
+                    "sent %d launch(es) to Mesos in %.3f s (%d offers received so far)",
+                    wave,
+                    time.monotonic() - started,
+                    self.core.counters["offers"],
                 )
-            elif isinstance(action, Decline):
-                driver.declineOffer(
-                    [{"value": offer_id} for offer_id in action.offer_ids],
-                    filters={"refuse_seconds": action.refuse_seconds},
-                )
-            elif isinstance(action, Kill):
-                driver.killTask({"value": action.task_id})
-            elif isinstance(action, Reconcile):
-                driver.reconcileTasks([{"task_id": {"value": task_id}} for task_id, _ in action.tasks])
-            elif isinstance(action, Revive):
-                driver.reviveOffers()
-            elif isinstance(action, Suppress):
-                driver.suppressOffers()
-        except Exception as error:
-            # pymesos appends the request body to its error text; a LAUNCH body carries the task
-            # plan (possibly UFS credentials), so only the first line is logged.
-            LOG.error("Mesos call %s failed: %s", type(action).__name__, str(error).split("\n", 1)[0])
-            return False
-        return True
+
+        self._submit(_call_body(action), needs_saved_state=True, on_failure=failed, on_answer=answered)
+
+
+def _call_body(action: Action) -> dict[str, Any]:
+    """The v1 Call for an action (framework_id is added when it is sent)."""
+    if isinstance(action, Launch):
+        return {
+            "type": "ACCEPT",
+            "accept": {
+                "offer_ids": [{"value": action.offer_id}],
+                "operations": [{"type": "LAUNCH", "launch": {"task_infos": list(action.task_infos)}}],
+                "filters": {"refuse_seconds": action.refuse_seconds},
+            },
+        }
+    if isinstance(action, Decline):
+        return {
+            "type": "DECLINE",
+            "decline": {
+                "offer_ids": [{"value": offer_id} for offer_id in action.offer_ids],
+                "filters": {"refuse_seconds": action.refuse_seconds},
+            },
+        }
+    if isinstance(action, Kill):
+        kill: dict[str, Any] = {"task_id": {"value": action.task_id}}
+        if action.agent_id:
+            kill["agent_id"] = {"value": action.agent_id}
+        return {"type": "KILL", "kill": kill}
+    if isinstance(action, Reconcile):
+        return {
+            "type": "RECONCILE",
+            "reconcile": {"tasks": [{"task_id": {"value": task_id}} for task_id, _ in action.tasks]},
+        }
+    if isinstance(action, Revive):
+        return {"type": "REVIVE"}
+    if isinstance(action, Suppress):
+        return {"type": "SUPPRESS"}
+    raise TypeError(f"not a scheduler action: {action!r}")
 
 
 def _address(master_info: Any) -> str:

@@ -7,6 +7,7 @@ resource model); this module only decides what to take and how to explain a shor
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -62,8 +63,18 @@ def _port_list(ranges: Iterable[tuple[int, int]]) -> str:
     return ",".join(str(b) if b == e else f"{b}-{e}" for b, e in ranges)
 
 
+# Agents built alike offer equal resources, and a task's needs rarely change: both answers below
+# are pure functions of (resources, needs), so one computation serves every such offer.
+_MEMO_SIZE = 4096
+
+
 def shortfalls(available: Resources, needs: ResourceNeeds) -> list[str]:
     """Each missing resource as `cpus 0.5 < 1`, `mem 512MB < 2048MB`, `missing ports 29998-30000`."""
+    return list(_shortfalls(available, needs))
+
+
+@functools.lru_cache(maxsize=_MEMO_SIZE)
+def _shortfalls(available: Resources, needs: ResourceNeeds) -> tuple[str, ...]:
     problems: list[str] = []
     cpus = available.scalar("cpus")
     if cpus < needs.cpus:
@@ -74,7 +85,7 @@ def shortfalls(available: Resources, needs: ResourceNeeds) -> list[str]:
     missing = ranges_subtract(needs.port_ranges(), available.ranges("ports"))
     if missing:
         problems.append(f"missing ports {_port_list(missing)}")
-    return problems
+    return tuple(problems)
 
 
 def unmet(offer: OfferView, needs: ResourceNeeds, constraints: Iterable[Constraint]) -> list[str]:
@@ -87,6 +98,7 @@ def _role_order(resources: Iterable[Resource]) -> list[Resource]:
     return sorted(resources, key=lambda r: r.role == "*")
 
 
+@functools.lru_cache(maxsize=_MEMO_SIZE)
 def allocate(available: Resources, needs: ResourceNeeds) -> Resources:
     """The exact resources (with their roles) a task takes from an offer that fits it."""
     taken: list[Resource] = []

@@ -26,6 +26,7 @@ from typing import Any
 import pymesos.process
 from pymesos import MesosSchedulerDriver
 
+from framework.mesos_calls import CallSender, basic_authorization
 from framework.mesos_http import MesosHttpError, framework_tasks, get_json, teardown_framework
 from framework.mesos_scheduler import FRAMEWORK_REMOVED, AlluxioScheduler
 from framework.scheduler_core import ReloadRefused, SchedulerCore
@@ -36,6 +37,7 @@ from framework.status_server import StatusServer
 
 LOG = logging.getLogger("framework")
 TICK_SECONDS = 1.0
+CALLS_DRAIN_SECONDS = 5.0
 # pymesos reads the event stream PIPE_BUF (4 KiB) at a time, and the pure-Python HTTP parser joins
 # the whole pending chunk again on every read: one OFFERS event from 10,000 agents (~10 MB, one
 # chunk) then costs seconds of copying, quadratic in its size. Reading up to 1 MiB at a time makes
@@ -169,13 +171,21 @@ class FrameworkProcess:
             framework_info(self.spec, core.state, webui_url, host),
             self.options.mesos_master,
             use_addict=False,
-            implicit_acknowledgements=True,
+            # framework/mesos_calls.py acknowledges, once the update is on disk (group commit).
+            implicit_acknowledgements=False,
             principal=self.spec.principal if secret is not None else None,
             secret=secret,
             # failover=True: if pymesos's IO thread dies it must not send TEARDOWN on its own.
             failover=True,
         )
         scheduler.driver = driver
+        calls = CallSender(
+            scheduler.endpoint,
+            scheduler.save_state_locked,
+            basic_authorization(self.spec.principal, secret),
+        )
+        scheduler.calls = calls
+        calls.start()
         self.store.write_runtime(
             {
                 "pid": os.getpid(),
@@ -200,6 +210,8 @@ class FrameworkProcess:
             LOG.info("interrupted: stopping, Alluxio keeps running (failover)")
         except Exception as error:  # pymesos re-raises its IO thread's failure here
             self._fatal = f"the Mesos connection failed: {error}"
+        # What is queued (acknowledgements, declines) goes out while the subscription still holds.
+        calls.stop(drain_seconds=CALLS_DRAIN_SECONDS)
         if self._teardown.is_set() and self._fatal is None:
             return self._tear_down(scheduler, driver)
         driver.stop(failover=True)

@@ -32,7 +32,7 @@ from framework.decline_log import DeclineLog
 from framework.offer_matching import OfferView, allocate, unmet
 from framework.spec import ClusterSpec, Key, Role
 from framework.state_store import PersistedState, TaskRecord
-from framework.task_factory import TaskFactory, new_task_id
+from framework.task_factory import TaskFactory
 
 LOG = logging.getLogger("framework.scheduler")
 
@@ -111,6 +111,7 @@ class Timing:
     kill_retry: float = 60.0
     stable_running: float = 300.0
     relocate_after: float = 600.0
+    hold_offers: float = 60.0
 
 
 class ReloadRefused(ValueError):
@@ -168,6 +169,10 @@ class SchedulerCore:
         self._masters_were_ready = False
         self._started = clock()
         self._slot_index: dict[str, TaskRecord] | None = None
+        self._worker_host_set = set(state.worker_hosts)
+        # Offers kept while the masters start, for the workers that follow (see on_offers).
+        self._held: dict[str, OfferView] = {}
+        self._held_since = 0.0
         self._membership_version = 0
         self._factory_version = 0
         self._outdated_key: tuple[Any, ...] | None = None
@@ -208,9 +213,26 @@ class SchedulerCore:
         return self._slot_index.get(slot)
 
     def _tasks_changed(self) -> None:
-        """A task was added or removed, or became terminal: the slot index is stale."""
+        """A task was removed or became terminal: the slot index is stale."""
         self._slot_index = None
         self._membership_version += 1
+
+    def _task_added(self, task: TaskRecord) -> None:
+        self.state.tasks[task.task_id] = task
+        if self._slot_index is not None:
+            self._slot_index.setdefault(task.slot, task)
+        if not self._is_current(task):
+            self._membership_version += 1  # the set of outdated tasks grows
+
+    def _add_worker_host(self, host: str) -> None:
+        self.state.worker_hosts.append(host)
+        self._worker_host_set.add(host)
+        self.dirty = True
+
+    def _drop_worker_host(self, host: str) -> None:
+        self.state.worker_hosts.remove(host)
+        self._worker_host_set.discard(host)
+        self.dirty = True
 
     def _hosts_with(self, role: Role) -> set[str]:
         return {t.hostname for t in self._active() if t.role == role.value}
@@ -237,7 +259,7 @@ class SchedulerCore:
         masters = self._master_hosts()
         if masters is None:
             return None
-        return self.factory.config_hash(Role(task.role), task.hostname, masters)
+        return self.factory.config_hash(Role(task.role), masters)
 
     def _is_current(self, task: TaskRecord) -> bool:
         if task.role == Role.MASTER:
@@ -260,6 +282,7 @@ class SchedulerCore:
         self.connected = True
         # Mesos starts a (re)subscribed framework unsuppressed and forgets old offers.
         self._suppressed = False
+        self._held.clear()
         self._note(f"subscribed as framework {framework_id}")
         actions: list[Action] = []
         pending = self._active()
@@ -276,6 +299,7 @@ class SchedulerCore:
 
     def on_disconnected(self) -> None:
         self.connected = False
+        self._held.clear()  # offers die with the subscription
         self._note("disconnected from the Mesos master; pymesos reconnects")
 
     def _reconciliation_complete(self) -> list[Action]:
@@ -300,8 +324,22 @@ class SchedulerCore:
             return [Decline(ids, self.timing.decline_not_ready)] if ids else []
         placement = _Placement(views)
         self._place_masters(placement, now)
-        if self.masters_ready() and not self._masters_outdated():
+        if self._workers_may_start():
             self._place_workers(placement, now)
+        elif self._masters_starting():
+            # Workers start the moment the masters answer. Declining these offers now would mean
+            # waiting then for Mesos to offer every agent again (on a big cluster, a full
+            # allocation round and megabytes of offers); they are kept instead, for a while.
+            if not self._held:
+                self._held_since = now
+            for view in placement.available():
+                if view.offer_id not in placement.needed:
+                    self._held[view.offer_id] = view
+                    placement.used.add(view.offer_id)
+        return self._settle(placement, views, now) + self._after_change(now)
+
+    def _settle(self, placement: _Placement, views: Sequence[OfferView], now: float) -> list[Action]:
+        """The launches of a placement, and a decline (with its filter) for every offer it left."""
         actions: list[Action] = list(placement.launches)
         for view in views:
             if view.offer_id in placement.used:
@@ -321,11 +359,36 @@ class SchedulerCore:
             actions.append(Decline(misfit, self.timing.decline_misfit))
         if unneeded:
             actions.append(Decline(unneeded, self.timing.decline_unneeded))
-        return actions + self._after_change(now)
+        return actions
+
+    def _workers_may_start(self) -> bool:
+        return self.masters_ready() and not self._masters_outdated()
+
+    def _masters_starting(self) -> bool:
+        """Every master slot has a launched task, not all of them answer yet."""
+        masters = [self._active_in(master_slot(i)) for i in range(self.spec.master_count)]
+        return all(t is not None for t in masters) and not self.masters_ready()
+
+    def _held_offers(self, now: float) -> list[Action]:
+        """Use the kept offers for workers once the masters are ready; give them back when the
+        masters stop starting (a master failed) or after `hold_offers` seconds."""
+        if not self._held:
+            return []
+        if self.reconciled and not self.teardown and self._workers_may_start():
+            views = list(self._held.values())
+            self._held.clear()
+            placement = _Placement(views)
+            self._place_workers(placement, now)
+            return self._settle(placement, views, now)
+        if self.teardown or not self._masters_starting() or now - self._held_since >= self.timing.hold_offers:
+            ids = tuple(self._held)
+            self._held.clear()
+            return [Decline(ids, self.timing.decline_not_ready)]
+        return []
 
     def on_rescinded(self, offer_id: str) -> None:
-        # Offers are used or declined within the OFFERS event, so there is nothing held to drop.
-        LOG.debug("offer %s rescinded", offer_id)
+        if self._held.pop(offer_id, None) is not None:
+            LOG.info("held offer %s rescinded by Mesos", offer_id)
 
     def _place_masters(self, placement: _Placement, now: float) -> None:
         role = Role.MASTER
@@ -388,7 +451,7 @@ class SchedulerCore:
             if host in busy or host in removing:
                 continue
             slot = worker_slot(host)
-            known = host in self.state.worker_hosts
+            known = host in self._worker_host_set
             if known and not self._launchable(slot, now):
                 continue
             if not known and self._worker_target_reached():
@@ -402,14 +465,13 @@ class SchedulerCore:
                 continue
             placement.needed.add(view.offer_id)
             if not known:
-                self.state.worker_hosts.append(host)
-                self.dirty = True
+                self._add_worker_host(host)
             placement.launch(self._launch(role, slot, view, masters, now), view)
             busy.add(host)
 
     def _launch(self, role: Role, slot: str, view: OfferView, masters: list[str], now: float) -> Launch:
-        task_id = new_task_id(self.spec, role, view.hostname)
-        config_hash = self.factory.config_hash(role, view.hostname, masters)
+        task_id = self.factory.new_task_id(role, view.hostname)
+        config_hash = self.factory.config_hash(role, masters)
         resources = allocate(view.resources, self.factory.needs(role))
         info = self.factory.task_info(
             role,
@@ -422,17 +484,18 @@ class SchedulerCore:
         )
         # Recorded (and saved by the adapter) before the ACCEPT goes out: a crash in between leaves
         # a record that reconciliation resolves, never an unknown task.
-        self._tasks_changed()
-        self.state.tasks[task_id] = TaskRecord(
-            task_id=task_id,
-            role=role.value,
-            slot=slot,
-            hostname=view.hostname,
-            agent_id=view.agent_id,
-            config_hash=config_hash,
-            state=LAUNCHING,
-            launched_at=now,
-            state_since=now,
+        self._task_added(
+            TaskRecord(
+                task_id=task_id,
+                role=role.value,
+                slot=slot,
+                hostname=view.hostname,
+                agent_id=view.agent_id,
+                config_hash=config_hash,
+                state=LAUNCHING,
+                launched_at=now,
+                state_since=now,
+            )
         )
         self.dirty = True
         self.counters["launches"] += 1
@@ -525,8 +588,8 @@ class SchedulerCore:
         else:
             backoff.failures = 0
             backoff.not_before = now
-        if task.kill_reason == KILL_FOR_REMOVAL and task.hostname in self.state.worker_hosts:
-            self.state.worker_hosts.remove(task.hostname)
+        if task.kill_reason == KILL_FOR_REMOVAL and task.hostname in self._worker_host_set:
+            self._drop_worker_host(task.hostname)
             self._note(f"worker host {task.hostname} removed from the cluster")
         del self.state.tasks[task.task_id]
         self._tasks_changed()
@@ -586,9 +649,8 @@ class SchedulerCore:
 
         for host in list(self.state.worker_hosts):
             if self._active_in(worker_slot(host)) is None and gone(host):
-                self.state.worker_hosts.remove(host)
+                self._drop_worker_host(host)
                 self._backoff.pop(worker_slot(host), None)
-                self.dirty = True
                 self._note(f"worker host {host} sent no offer for {self.timing.relocate_after:g}s; dropped")
         host = self.state.master_hosts[0] if self.spec.master_count == 1 else None
         if (
@@ -650,10 +712,13 @@ class SchedulerCore:
             self._revive_wanted = True
             self._note("masters ready: workers may start")
         self._masters_were_ready = ready
+        held = self._held_offers(now)
         if self.reconciled and not self.teardown:
             actions.extend(self._replacement_kills(now))
-        actions.extend(self._offer_interest(now))
-        return actions
+        # A REVIVE goes out before the launches from kept offers: it clears every refusal filter,
+        # and the filters those ACCEPTs set on their agents' leftovers must outlive it (otherwise
+        # Mesos offers every leftover again, only to have it declined).
+        return self._offer_interest(now) + held + actions
 
     def _masters_outdated(self) -> bool:
         outdated = self._outdated()
@@ -688,6 +753,8 @@ class SchedulerCore:
         return Kill(task.task_id, task.agent_id)
 
     def _replacement_kills(self, now: float) -> list[Action]:
+        if not self._outdated() and not self._surplus_possible():
+            return []  # nothing to replace or remove; skips scanning every task on every event
         active = self._active()
         if any(t.kill_reason is not None for t in active):
             return []  # one replacement at a time
@@ -708,8 +775,7 @@ class SchedulerCore:
                 return [self._kill(task, KILL_FOR_REMOVAL, now)]
         for host in [h for h in self.state.worker_hosts if h in surplus]:
             if self._active_in(worker_slot(host)) is None:
-                self.state.worker_hosts.remove(host)
-                self.dirty = True
+                self._drop_worker_host(host)
         down = [
             h
             for h in self.state.worker_hosts

@@ -8,12 +8,13 @@ holding UFS credentials could be brute-forced offline.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
+import os
 import re
 import shlex
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,10 +39,6 @@ def slug(text: str) -> str:
     return _UNSAFE.sub("-", text).strip("-.") or "x"
 
 
-def new_task_id(spec: ClusterSpec, role: Role, hostname: str) -> str:
-    return f"{slug(spec.framework_name)}-{role.value}-{slug(hostname)}-{uuid.uuid4().hex[:8]}"
-
-
 def unpacked_directory(artifact: Artifact) -> str:
     """The directory an Alluxio tarball unpacks to: its name without archive suffix and `-bin`
     (`alluxio-2.9.6-bin.tar.gz` -> `alluxio-2.9.6`), as official and setup-built tarballs do."""
@@ -59,23 +56,38 @@ class TaskFactory:
     def __init__(self, spec: ClusterSpec, salt: bytes) -> None:
         self.spec = spec
         self._salt = salt
-        # The scheduler asks for task fingerprints on every event and builds a plan per launch;
-        # a factory's spec never changes, so each (role, host, masters) is computed once.
-        self._products: dict[tuple[Role, str, tuple[str, ...]], tuple[str, str]] = {}
+        # A factory's spec never changes, and tasks of one role differ only by their host: each
+        # (role, masters) gets one validated plan and one fingerprint, and a launch only renders
+        # the host into a copy (10,000 workers must not mean 10,000 validations and HMACs).
+        self._templates: dict[tuple[Role, tuple[str, ...]], _PlanTemplate] = {}
         self._command: dict[str, Any] | None = None
+        self._task_id_prefix = slug(spec.framework_name)
+        self._needs = {
+            role: ResourceNeeds(
+                cpus=spec.cpus(role),
+                mem_mb=float(spec.task_mem_mb(role)),
+                ports=tuple(spec.ports(role).values()),
+            )
+            for role in Role
+        }
+
+    def new_task_id(self, role: Role, hostname: str) -> str:
+        """`<framework>-<role>-<host>-<8 hex>`: readable in Mesos' UI, unique per launch."""
+        return f"{self._task_id_prefix}-{role.value}-{slug(hostname)}-{os.urandom(4).hex()}"
 
     # ---- what a task needs ------------------------------------------------------------------
     def needs(self, role: Role) -> ResourceNeeds:
-        spec = self.spec
-        return ResourceNeeds(
-            cpus=spec.cpus(role), mem_mb=float(spec.task_mem_mb(role)), ports=tuple(spec.ports(role).values())
-        )
+        return self._needs[role]
 
     def plan(self, role: Role, hostname: str, master_hosts: Sequence[str]) -> TaskPlan:
+        """The plan of the task of `role` on `hostname`, as the executor will read it."""
+        return TaskPlan.from_dict(self._template(role, master_hosts).render(hostname))
+
+    def _host_independent_plan(self, role: Role, master_hosts: Sequence[str]) -> TaskPlan:
         spec = self.spec
         return TaskPlan(
             role=role.value,
-            alluxio_properties=self._properties(role, hostname, master_hosts),
+            alluxio_properties=self._properties(role, master_hosts),
             artifacts=[
                 PlanArtifact(filename=a.filename, sha256=a.sha256, url=a.url)
                 for a in [spec.executor_artifact(), *spec.artifacts()]
@@ -91,10 +103,21 @@ class TaskFactory:
             run_as_user=spec.run_as_user or "",
             grace_period_secs=spec.kill_grace_seconds,
             readiness_timeout_secs=spec.readiness_timeout_seconds,
-            # The executor's leftover-state file is named after this. The hostname keeps it
-            # unique when several agents share one machine (and /run), as sandbox hosts do.
-            instance_name=f"{slug(spec.framework_name)}-{role.value}-{slug(hostname)}",
         )
+
+    def _template(self, role: Role, master_hosts: Sequence[str]) -> _PlanTemplate:
+        key = (role, tuple(master_hosts))
+        template = self._templates.get(key)
+        if template is None:
+            plan = self._host_independent_plan(role, master_hosts)
+            template = _PlanTemplate(
+                plan.to_dict(),
+                self._compute_hash(role, plan),
+                hostname_key=Key.MASTER_HOSTNAME if role is Role.MASTER else Key.WORKER_HOSTNAME,
+                instance_prefix=f"{self._task_id_prefix}-{role.value}-",
+            )
+            self._templates[key] = template
+        return template
 
     def _alluxio_dir(self) -> str:
         if self.spec.alluxio_path:
@@ -111,7 +134,8 @@ class TaskFactory:
         # The plan format wants the legacy data port too; Alluxio 2.x does not bind it.
         return {"rpc": spec.worker_rpc_port, "data": spec.worker_data_port, "web": spec.worker_web_port}
 
-    def _properties(self, role: Role, hostname: str, master_hosts: Sequence[str]) -> dict[str, str]:
+    def _properties(self, role: Role, master_hosts: Sequence[str]) -> dict[str, str]:
+        """Every Alluxio property of a role's tasks except the task's own hostname."""
         spec = self.spec
         props = spec.common_alluxio_properties()
         if len(master_hosts) > 1:
@@ -119,10 +143,7 @@ class TaskFactory:
             props[Key.EMBEDDED_JOURNAL_ADDRESSES] = ",".join(
                 f"{h}:{spec.embedded_journal_port}" for h in master_hosts
             )
-        if role is Role.MASTER:
-            props[Key.MASTER_HOSTNAME] = hostname
-        else:
-            props[Key.WORKER_HOSTNAME] = hostname
+        if role is Role.WORKER:
             if len(master_hosts) == 1:
                 props[Key.MASTER_HOSTNAME] = master_hosts[0]
             # The executor writes only the worker's own ports; the worker must find the master's.
@@ -168,18 +189,10 @@ class TaskFactory:
             "kill_policy": {"grace_period": {"nanoseconds": grace_ns}},
         }
 
-    def config_hash(self, role: Role, hostname: str, master_hosts: Sequence[str]) -> str:
-        """Fingerprint of everything that shapes this task on this host."""
-        return self._plan_products(role, hostname, master_hosts)[0]
-
-    def _plan_products(self, role: Role, hostname: str, master_hosts: Sequence[str]) -> tuple[str, str]:
-        """(fingerprint, TaskInfo.data) of the task of `role` on `hostname`."""
-        key = (role, hostname, tuple(master_hosts))
-        found = self._products.get(key)
-        if found is None:
-            plan = self.plan(role, hostname, master_hosts)
-            found = self._products[key] = (self._compute_hash(role, plan), plan.to_task_data())
-        return found
+    def config_hash(self, role: Role, master_hosts: Sequence[str]) -> str:
+        """Fingerprint of everything the spec decides about a role's tasks. A task's own host is
+        not part of it: a task stays on its host, so the host never makes it outdated."""
+        return self._template(role, master_hosts).fingerprint
 
     def _compute_hash(self, role: Role, task_plan: TaskPlan) -> str:
         needs = self.needs(role)
@@ -224,7 +237,7 @@ class TaskFactory:
                 "task_id": {"value": task_id},
                 "agent_id": {"value": agent_id},
                 "resources": resources.to_json(),
-                "data": self._plan_products(role, hostname, master_hosts)[1],
+                "data": self._template(role, master_hosts).task_data(hostname),
                 "labels": {
                     "labels": [
                         {"key": ROLE_LABEL, "value": role.value},
@@ -235,3 +248,54 @@ class TaskFactory:
             }
         )
         return info
+
+
+class _PlanTemplate:
+    """A role's validated plan without the host, and its fingerprint. A host differs only by
+    strings (its name in one property, its slug in the instance name), so rendering one needs no
+    new validation: the canonical JSON is cut once around those strings and glued per host."""
+
+    # Control characters: json.dumps escapes them, so the escaped marks cannot come from a value.
+    _HOST_MARK = "\x00host\x00"
+    _SLUG_MARK = "\x00slug\x00"
+
+    def __init__(
+        self, plan: dict[str, Any], fingerprint: str, hostname_key: str, instance_prefix: str
+    ) -> None:
+        self.plan = plan
+        self.fingerprint = fingerprint
+        self._hostname_key = hostname_key
+        self._instance_prefix = instance_prefix
+        text = _canonical_json(self._render(self._HOST_MARK, self._SLUG_MARK))
+        host_mark, slug_mark = (json.dumps(m)[1:-1] for m in (self._HOST_MARK, self._SLUG_MARK))
+        before_host, _, rest = text.partition(host_mark)
+        between, _, after_slug = rest.partition(slug_mark)
+        # Both JSON objects are sorted the same way; the hostname property sorts before
+        # "instance_name" only because "alluxio_properties" does. Anything else: render slowly.
+        self._pieces = (
+            (before_host, between, after_slug)
+            if text.count(host_mark) == 1 == text.count(slug_mark) and after_slug
+            else None
+        )
+
+    def _render(self, hostname: str, host_slug: str) -> dict[str, Any]:
+        rendered = dict(self.plan)
+        rendered["alluxio_properties"] = {**self.plan["alluxio_properties"], self._hostname_key: hostname}
+        rendered["instance_name"] = self._instance_prefix + host_slug
+        return rendered
+
+    def render(self, hostname: str) -> dict[str, Any]:
+        return self._render(hostname, slug(hostname))
+
+    def task_data(self, hostname: str) -> str:
+        """TaskInfo.data: the canonical JSON that TaskPlan.to_task_data() gives, base64."""
+        if self._pieces is None:
+            text = _canonical_json(self.render(hostname))
+        else:
+            before_host, between, after_slug = self._pieces
+            text = before_host + json.dumps(hostname)[1:-1] + between + slug(hostname) + after_slug
+        return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def _canonical_json(document: dict[str, Any]) -> str:
+    return json.dumps(document, sort_keys=True, separators=(",", ":"))

@@ -130,17 +130,19 @@ def test_masters_first_then_one_worker_per_host() -> None:
     cluster.subscribe()
     first = cluster.offers(*HOSTS)
     assert launched_hosts(cluster, first) == [("master", "host-1")]
-    assert declined(first) == {3600.0: 2}, "offers nobody needs yet are declined with long filters"
+    assert declined(first) == {}, "the other hosts' offers are kept for the workers"
     assert cluster.core.phase() == "launching_masters"
 
     master = cluster.task("master", "host-1")
     cluster.update(master, "TASK_STARTING")
-    assert launches(cluster.offers(*HOSTS)) == [], "no worker before the master answers"
+    assert launches(cluster.offers("host-1")) == [], "no worker before the master answers"
 
     after_ready = cluster.update(master, "TASK_RUNNING")
-    assert Revive() in after_ready, "offers declined for long must come back once workers can start"
-    workers = cluster.offers(*HOSTS)
-    assert sorted(launched_hosts(cluster, workers)) == [("worker", h) for h in HOSTS]
+    assert sorted(launched_hosts(cluster, after_ready)) == [("worker", h) for h in HOSTS], (
+        "the kept offers start the workers as soon as the master answers"
+    )
+    kinds = [type(a).__name__ for a in after_ready]
+    assert kinds.index("Revive") < kinds.index("Launch"), "the ACCEPTs' refusal filters outlive the REVIVE"
     assert cluster.core.phase() == "launching_workers"
     for host in HOSTS:
         cluster.run(cluster.task("worker", host))
@@ -255,10 +257,9 @@ def test_highly_available_masters_are_placed_together() -> None:
     ]
     cluster.run(cluster.task("master", "host-1"))
     assert launches(cluster.offers("host-4")) == [], "one of three masters is no quorum"
-    cluster.run(cluster.task("master", "host-2"))
-    worker = cluster.offers("host-4")
-    assert launched_hosts(cluster, worker) == [("worker", "host-4")]
-    assert Key.MASTER_HOSTNAME not in plan_of(launches(worker)[0]).alluxio_properties
+    quorum = cluster.run(cluster.task("master", "host-2"))
+    assert launched_hosts(cluster, quorum) == [("worker", "host-4")], "with the offer kept meanwhile"
+    assert Key.MASTER_HOSTNAME not in plan_of(launches(quorum)[0]).alluxio_properties
 
 
 # ---- failures and relaunch -------------------------------------------------------------------
@@ -582,3 +583,49 @@ def test_teardown_stops_all_launches() -> None:
     actions = cluster.offers(*HOSTS)
     assert launches(actions) == []
     assert cluster.core.phase() == "tearing_down"
+
+
+# ---- offers kept while the masters start ------------------------------------------------------
+def held_ids(cluster: Cluster) -> set[str]:
+    return set(cluster.core._held)
+
+
+def test_kept_offers_go_back_when_the_master_fails() -> None:
+    cluster = Cluster(make_spec())
+    cluster.subscribe()
+    cluster.offers(*HOSTS)
+    kept = held_ids(cluster)
+    assert len(kept) == 2
+    actions = cluster.update(cluster.task("master", "host-1"), "TASK_FAILED")
+    declines = [a for a in actions if isinstance(a, Decline)]
+    assert [set(d.offer_ids) for d in declines] == [kept]
+    assert declines[0].refuse_seconds == cluster.core.timing.decline_not_ready
+    assert launches(actions) == []
+
+
+def test_kept_offers_go_back_after_the_hold_time() -> None:
+    cluster = Cluster(make_spec())
+    cluster.subscribe()
+    cluster.offers(*HOSTS)
+    kept = held_ids(cluster)
+    assert declined(cluster.tick(cluster.core.timing.hold_offers - 1)) == {}
+    actions = cluster.tick(2)
+    assert [set(a.offer_ids) for a in actions if isinstance(a, Decline)] == [kept]
+    assert held_ids(cluster) == set()
+
+
+def test_a_rescinded_or_disconnected_offer_is_never_used() -> None:
+    cluster = Cluster(make_spec())
+    cluster.subscribe()
+    first = [offer(h) for h in HOSTS]
+    cluster.raw_offers(first)
+    cluster.core.on_rescinded(first[1]["id"]["value"])  # host-2's
+    master = cluster.task("master", "host-1")
+    started = cluster.run(master)
+    assert launched_hosts(cluster, started) == [("worker", "host-3")]
+
+    other = Cluster(make_spec())
+    other.subscribe()
+    other.offers(*HOSTS)
+    other.core.on_disconnected()
+    assert held_ids(other) == set()

@@ -16,7 +16,7 @@ from framework.task_factory import (
     CONFIG_LABEL,
     ROLE_LABEL,
     TaskFactory,
-    new_task_id,
+    slug,
     unpacked_directory,
 )
 from tests.unit.test_framework_events import ALLUXIO_SHA, make_spec
@@ -48,7 +48,7 @@ def worker_info(factory: TaskFactory) -> dict:  # type: ignore[type-arg]
         hostname="host-2",
         master_hosts=MASTERS,
         resources=Resources.of(cpus=1, mem=2048, ports=[(29998, 29998), (30000, 30000)]),
-        config_hash=factory.config_hash(Role.WORKER, "host-2", MASTERS),
+        config_hash=factory.config_hash(Role.WORKER, MASTERS),
     )
 
 
@@ -75,7 +75,7 @@ def test_worker_task_info_carries_executor_kill_policy_labels_and_plan() -> None
     labels = {label["key"]: label["value"] for label in info["labels"]["labels"]}
     assert labels[ROLE_LABEL] == "worker"
     assert labels[CLUSTER_LABEL] == "alluxio"
-    assert labels[CONFIG_LABEL] == factory.config_hash(Role.WORKER, "host-2", MASTERS)
+    assert labels[CONFIG_LABEL] == factory.config_hash(Role.WORKER, MASTERS)
 
     plan = TaskPlan.from_task_data(info["data"])  # validated by the executor's own parser
     assert plan.alluxio_home_mode == "fetched"
@@ -154,21 +154,21 @@ def test_launch_command_refuses_a_tampered_bundle(bundle: pathlib.Path) -> None:
 def test_fingerprint_depends_on_what_shapes_the_task_only() -> None:
     base = fetched_spec()
     again = fetched_spec()
-    assert base.config_hash(Role.WORKER, "h", MASTERS) == again.config_hash(Role.WORKER, "h", MASTERS)
+    assert base.config_hash(Role.WORKER, MASTERS) == again.config_hash(Role.WORKER, MASTERS)
     unrelated = fetched_spec(**{Key.FAILOVER_TIMEOUT: "3weeks", Key.STATUS_PORT: "2000"})
-    assert unrelated.config_hash(Role.WORKER, "h", MASTERS) == base.config_hash(Role.WORKER, "h", MASTERS)
+    assert unrelated.config_hash(Role.WORKER, MASTERS) == base.config_hash(Role.WORKER, MASTERS)
     more_memory = fetched_spec(**{Key.WORKER_MEM: "4GB"})
-    assert more_memory.config_hash(Role.WORKER, "h", MASTERS) != base.config_hash(Role.WORKER, "h", MASTERS)
-    assert more_memory.config_hash(Role.MASTER, "h", MASTERS) == base.config_hash(Role.MASTER, "h", MASTERS)
-    moved_master = base.config_hash(Role.WORKER, "h", ["host-9"])
-    assert moved_master != base.config_hash(Role.WORKER, "h", MASTERS)
+    assert more_memory.config_hash(Role.WORKER, MASTERS) != base.config_hash(Role.WORKER, MASTERS)
+    assert more_memory.config_hash(Role.MASTER, MASTERS) == base.config_hash(Role.MASTER, MASTERS)
+    moved_master = base.config_hash(Role.WORKER, ["host-9"])
+    assert moved_master != base.config_hash(Role.WORKER, MASTERS)
     other_salt = TaskFactory(base.spec, b"\x02" * 32)
-    assert other_salt.config_hash(Role.WORKER, "h", MASTERS) != base.config_hash(Role.WORKER, "h", MASTERS)
+    assert other_salt.config_hash(Role.WORKER, MASTERS) != base.config_hash(Role.WORKER, MASTERS)
 
 
 def test_task_ids_are_valid_mesos_ids() -> None:
     spec = make_spec(**{Key.FRAMEWORK_NAME: "prod/alluxio cluster"})
-    task_id = new_task_id(spec, Role.WORKER, "node 7.example/com")
+    task_id = TaskFactory(spec, SALT).new_task_id(Role.WORKER, "node 7.example/com")
     assert "/" not in task_id
     assert "\\" not in task_id
     assert " " not in task_id
@@ -185,3 +185,56 @@ def test_task_ids_are_valid_mesos_ids() -> None:
 )
 def test_unpacked_directory(url: str, directory: str) -> None:
     assert unpacked_directory(Artifact(url=url, sha256="a" * 64)) == directory
+
+
+@pytest.mark.parametrize("role", [Role.MASTER, Role.WORKER])
+def test_rendered_task_data_is_the_canonical_plan_of_that_host(role: Role) -> None:
+    factory = fetched_spec(**{"alluxio.user.file.writetype.default": 'CACHE_THROUGH "q"'})
+    for host in ["host-1", "host-2", 'odd"host\\name']:
+        data = factory.task_info(
+            role,
+            task_id="t-1",
+            agent_id="S1",
+            hostname=host,
+            master_hosts=MASTERS,
+            resources=Resources.of(cpus=1),
+            config_hash=factory.config_hash(role, MASTERS),
+        )["data"]
+        plan = TaskPlan.from_task_data(data)  # the executor's own validating parser
+        assert data == plan.to_task_data()  # byte-identical to the canonical encoding
+        own_key = Key.MASTER_HOSTNAME if role is Role.MASTER else Key.WORKER_HOSTNAME
+        assert plan.alluxio_properties[own_key] == host
+        assert plan.alluxio_properties["alluxio.user.file.writetype.default"] == 'CACHE_THROUGH "q"'
+        assert plan.instance_name == f"alluxio-{role.value}-{slug(host)}"
+        assert plan == factory.plan(role, host, MASTERS)
+    if role is Role.WORKER:
+        assert TaskPlan.from_task_data(data).alluxio_properties[Key.MASTER_HOSTNAME] == "host-1"
+
+
+def test_fingerprint_does_not_depend_on_the_host_but_on_what_the_spec_says() -> None:
+    factory = fetched_spec()
+    first = factory.config_hash(Role.WORKER, MASTERS)
+    again = fetched_spec().config_hash(Role.WORKER, MASTERS)
+    assert first == again
+    assert first != fetched_spec(**{"alluxio.worker.tieredstore.levels": "1"}).config_hash(
+        Role.WORKER, MASTERS
+    )
+
+
+def test_a_property_that_looks_like_the_template_marks_is_rendered_exactly() -> None:
+    # An escaped backslash followed by a NUL: the JSON text then holds the marks' very characters.
+    tricky = "\\u0000host\x00 and \\u0000slug\x00"
+    factory = fetched_spec(**{"alluxio.user.note": tricky})
+    info = factory.task_info(
+        Role.WORKER,
+        task_id="t-1",
+        agent_id="S1",
+        hostname="host-7",
+        master_hosts=MASTERS,
+        resources=Resources.of(cpus=1),
+        config_hash=factory.config_hash(Role.WORKER, MASTERS),
+    )
+    plan = TaskPlan.from_task_data(info["data"])
+    assert plan.alluxio_properties["alluxio.user.note"] == tricky
+    assert plan.alluxio_properties[Key.WORKER_HOSTNAME] == "host-7"
+    assert info["data"] == plan.to_task_data()
