@@ -41,6 +41,7 @@ from framework_support import (
 )
 
 from executor import alluxio_process, readiness
+from framework.spec import STARTUP_DEFAULTS
 from sandbox.localcluster import ClusterHost, HostSpec, LocalCluster
 from sandbox.localcluster.network import netns_path
 
@@ -103,7 +104,8 @@ def _config(home: pathlib.Path, work: pathlib.Path, heap: str, properties: dict[
     conf = work / "conf"
     conf.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(home / "conf" / "log4j.properties", conf / "log4j.properties")
-    lines = [f"{k}={v}\n" for k, v in {"alluxio.master.update.check.enabled": "false", **properties}.items()]
+    # the framework's own start-up defaults, so the floor runs the JVMs the way the tasks do
+    lines = [f"{k}={v}\n" for k, v in {**STARTUP_DEFAULTS, **properties}.items()]
     (conf / "alluxio-site.properties").write_text("".join(lines), encoding="utf-8")
     return alluxio_process.AlluxioJvmConfig(
         alluxio_home=str(home), conf_dir=str(conf), logs_dir=str(work / "logs"), heap_size=heap

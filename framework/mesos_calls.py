@@ -210,6 +210,7 @@ class CallSender:
         self._timeout = timeout
         self._queue: collections.deque[Call] = collections.deque()
         self._background: collections.deque[Call] = collections.deque()
+        self._background_after = 0.0  # monotonic time before which background calls wait
         self._condition = threading.Condition()
         self._in_flight = 0
         self._stopping = False
@@ -247,10 +248,26 @@ class CallSender:
             self._thread.join(self._timeout + 1)
 
     # ---- the sending thread ----------------------------------------------------------------
+    def defer_background(self, seconds: float) -> None:
+        """Hold background calls back for up to `seconds` (until `release_background`), even
+        when nothing else is queued: while a wave of launches is being decided and sent, every
+        acknowledgement the master handles delays the launches behind it."""
+        with self._condition:
+            self._background_after = time.monotonic() + seconds
+
+    def release_background(self) -> None:
+        with self._condition:
+            self._background_after = 0.0
+            self._condition.notify_all()
+
+    def _background_ready(self) -> bool:
+        return bool(self._background) and (self._stopping or time.monotonic() >= self._background_after)
+
     def _take_batch(self) -> list[Call] | None:
         with self._condition:
-            while not self._queue and not self._background and not self._stopping:
-                self._condition.wait()
+            while not self._queue and not self._background_ready() and not self._stopping:
+                deferred = self._background_after - time.monotonic() if self._background else None
+                self._condition.wait(deferred if deferred is not None and deferred > 0 else None)
             if not self._queue and not self._background:
                 return None
             if self._stopping:
@@ -261,7 +278,8 @@ class CallSender:
             else:
                 leftover = []
                 batch = []
-                for queue in (self._queue, self._background):
+                queues = (self._queue, self._background) if self._background_ready() else (self._queue,)
+                for queue in queues:
                     while queue and len(batch) < MAX_BATCH_CALLS:
                         batch.append(queue.popleft())
                 self._in_flight = len(batch)

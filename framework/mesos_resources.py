@@ -300,6 +300,14 @@ class Resource(NamedTuple):
         return set(other.items) <= set(self.items)
 
 
+_new_tuple = tuple.__new__
+
+
+def _scalar_resource(name: str, role: str, millis: int) -> Resource:
+    """``Resource(name, "SCALAR", role, millis)``, built without NamedTuple's keyword handling."""
+    return _new_tuple(Resource, (name, "SCALAR", role, millis, (), ()))
+
+
 def _format_number(value: float) -> str:
     return str(int(value)) if value == int(value) else repr(value)
 
@@ -316,10 +324,13 @@ class Resources:
     def __init__(self, resources: Iterable[Resource] = ()) -> None:
         by_key: dict[tuple[str, str, str], Resource] = {}
         for resource in resources:
-            key = resource.key
+            # Resource.key, inline: this runs for every resource the master parses.
+            key = (resource.name, resource.role, resource.type)
             existing = by_key.get(key)
             by_key[key] = existing._combine(resource, +1) if existing is not None else resource
-        self._by_key = {k: r for k, r in by_key.items() if not r.is_empty()}
+        self._by_key = {
+            k: r for k, r in by_key.items() if (r.millis != 0 if r.type == "SCALAR" else not r.is_empty())
+        }
         self._scalars: dict[str, float] | None = None
         self._json: dict[bool, list[dict[str, Any]]] | None = None
 
@@ -367,8 +378,10 @@ class Resources:
                 f"resources: expected a JSON array of Resource, got {type(document).__name__}"
             )
         return cls(
-            resource_from_json(item, default_role=default_role, index=i, command_line=command_line)
-            for i, item in enumerate(document)
+            [
+                resource_from_json(item, default_role=default_role, index=i, command_line=command_line)
+                for i, item in enumerate(document)
+            ]
         )
 
     @classmethod
@@ -472,8 +485,16 @@ class Resources:
         extra = (other,) if isinstance(other, Resource) else other._by_key.values()
         by_key = dict(self._by_key)
         for resource in extra:
-            key = resource.key
+            key = (resource.name, resource.role, resource.type)
             existing = by_key.get(key)
+            if existing is not None and resource.type == "SCALAR":
+                # _combine for scalars, inline (the allocator adds scalars all the time).
+                millis = existing.millis + resource.millis
+                if millis == 0:
+                    del by_key[key]
+                else:
+                    by_key[key] = _scalar_resource(existing.name, existing.role, millis)
+                continue
             combined = existing._combine(resource, +1) if existing is not None else resource
             if combined.is_empty():
                 by_key.pop(key, None)
@@ -489,23 +510,39 @@ class Resources:
         remove = (other,) if isinstance(other, Resource) else other._by_key.values()
         by_key = dict(self._by_key)
         for resource in remove:
-            existing = by_key.get(resource.key)
+            key = (resource.name, resource.role, resource.type)
+            existing = by_key.get(key)
             if existing is None:
                 continue
-            remaining = existing._combine(resource, -1)
             # Mesos drops a resource once it is empty or negative rather than keeping a debt.
-            if remaining.is_empty() or (remaining.type == "SCALAR" and remaining.millis < 0):
-                del by_key[resource.key]
+            if resource.type == "SCALAR":
+                millis = existing.millis - resource.millis
+                if millis <= 0:
+                    del by_key[key]
+                else:
+                    by_key[key] = _scalar_resource(existing.name, existing.role, millis)
+                continue
+            remaining = existing._combine(resource, -1)
+            if remaining.is_empty():
+                del by_key[key]
             else:
-                by_key[resource.key] = remaining
+                by_key[key] = remaining
         return Resources._wrap(by_key)
 
     def contains(self, other: Resources | Resource) -> bool:
         """True when every resource in ``other`` fits in ``self`` (same name, role and type)."""
         needed = (other,) if isinstance(other, Resource) else other._by_key.values()
+        by_key = self._by_key
         for resource in needed:
-            have = self._by_key.get(resource.key)
-            if have is None or not have.contains(resource):
+            # Found under the same (name, role, type) key, so only the values need comparing.
+            have = by_key.get((resource.name, resource.role, resource.type))
+            if have is None:
+                return False
+            if resource.type == "SCALAR":
+                if resource.millis > have.millis:
+                    return False
+            elif have != resource and not have.contains(resource):
+                # (An equal resource is contained without comparing ranges or sets item by item.)
                 return False
         return True
 
@@ -639,7 +676,8 @@ def resource_from_json(
 ) -> Resource:
     """One v1 Resource JSON object -> Resource, with errors naming the offending field."""
     where = f"resources[{index}]"
-    if not isinstance(item, Mapping):
+    # type() first: isinstance() against the Mapping ABC is slow, and JSON objects are dicts.
+    if type(item) is not dict and not isinstance(item, Mapping):
         raise ResourceError(f"{where}: expected an object, got {type(item).__name__}")
     name = item.get("name")
     rtype = item.get("type")
@@ -668,12 +706,16 @@ def resource_from_json(
     role = _json_role(item, default_role, where)
     if rtype == "SCALAR":
         scalar = item.get("scalar")
-        value = scalar.get("value") if isinstance(scalar, Mapping) else None
+        value = scalar.get("value") if type(scalar) is dict or isinstance(scalar, Mapping) else None
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ResourceError(f"{where}.scalar.value: required number for SCALAR resource {name!r}")
-        if not math.isfinite(value) or value < 0 or (value != 0 and _to_millis(value) <= 0):
+        if not math.isfinite(value) or value < 0:
             raise ResourceError(f"{where} ({name}): invalid scalar resource: value <= 0 or not finite")
-        return Resource.scalar_of(name, float(value), role)
+        millis = _to_millis(value)
+        if value != 0 and millis <= 0:
+            raise ResourceError(f"{where} ({name}): invalid scalar resource: value <= 0 or not finite")
+        # Resource.scalar_of without its finiteness check, done just above.
+        return _scalar_resource(name, role, millis)
     if rtype == "RANGES":
         ranges = item.get("ranges")
         raw = ranges.get("range", []) if isinstance(ranges, Mapping) else None
@@ -710,6 +752,11 @@ def _is_uint(value: Any) -> bool:
 def _json_role(item: Mapping[str, Any], default_role: str, where: str) -> str:
     reservations = item.get("reservations")
     role: Any
+    if reservations is None:
+        # The common pre-refinement resource; "*" is always valid.
+        role = item.get("role", default_role)
+        if role == "*" and type(role) is str:
+            return role
     if isinstance(reservations, list) and reservations:
         # Post-refinement format: the last (most refined) reservation is the effective role.
         last = reservations[-1]

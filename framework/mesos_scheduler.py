@@ -34,6 +34,9 @@ FRAMEWORK_REMOVED = "Framework has been removed"
 # One OFFERS event can carry an offer per agent (10,000 and more). Deciding on them in slices lets
 # the first launches go out while the rest are still being decided.
 OFFERS_PER_SLICE = 500
+# Acknowledgements wait while launches are in flight, at most this long: well below the 10 s after
+# which an agent sends an unacknowledged status update again.
+ACKS_DEFERRED_AT_MOST_SECONDS = 5.0
 
 
 class AlluxioScheduler(Scheduler):
@@ -213,6 +216,8 @@ class AlluxioScheduler(Scheduler):
             if self._launches_pending == 0:
                 self._launch_wave = 0
                 self._launch_wave_started = time.monotonic()
+                if self.calls is not None:
+                    self.calls.defer_background(ACKS_DEFERRED_AT_MOST_SECONDS)
             self._launches_pending += 1
             self._launch_wave += 1
 
@@ -230,6 +235,8 @@ class AlluxioScheduler(Scheduler):
                 self._launches_pending -= 1
                 done = self._launches_pending == 0
                 wave, started = self._launch_wave, self._launch_wave_started
+                if done and self.calls is not None:
+                    self.calls.release_background()
             if done:
                 LOG.info(
                     "sent %d launch(es) to Mesos in %.3f s (%d offers received so far)",

@@ -7,6 +7,7 @@ endpoints share that logic through this module.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -18,6 +19,7 @@ __all__ = [
     "accepts_media_type",
     "bad_request",
     "check_call_headers",
+    "check_content_type",
     "forbidden",
     "json_response",
     "method_not_allowed",
@@ -75,7 +77,12 @@ def check_call_headers(request: web.Request) -> web.Response | None:
     """
     if request.method != "POST":
         return method_not_allowed(request)
-    content_type = request.headers.get("Content-Type")
+    return check_content_type(request.headers)
+
+
+def check_content_type(headers: Mapping[str, str]) -> web.Response | None:
+    """The Content-Type check of check_call_headers (for a POST)."""
+    content_type = headers.get("Content-Type")
     if content_type is None:
         return bad_request("Expecting 'Content-Type' to be present")
     if content_type != JSON_CONTENT_TYPE:

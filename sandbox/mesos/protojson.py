@@ -122,14 +122,54 @@ def _check_scalar(field: Field, name: str, value: Any) -> Any:
     raise AssertionError(f"unknown field kind {kind}")
 
 
+# How _check_message treats a known field, decided once per schema field.
+_STRING = 0
+_MESSAGE = 1
+_REPEATED_MESSAGE = 2
+_REPEATED_STRING = 3
+_REPEATED_LEAF = 4
+_LEAF = 5
+_ENUM = 6
+_BOOL = 7
+
+# Sub-message shapes common enough to be checked inline by their parent (see _check_message).
+_SHAPE_ID = 1  # {"value": string (required)}
+_SHAPE_DOUBLE_VALUE = 2  # {"value": double (required)}
+
+
+def _plan(field: Field) -> int:
+    if field.repeated:
+        if field.kind == "message":
+            return _REPEATED_MESSAGE
+        return _REPEATED_STRING if field.kind == "string" else _REPEATED_LEAF
+    if field.kind == "string":
+        return _STRING
+    if field.kind == "enum" and field.values is not None and not field.open_prefix:
+        return _ENUM
+    if field.kind == "bool":
+        return _BOOL
+    return _MESSAGE if field.kind == "message" else _LEAF
+
+
+def _shape(fields: dict[str, Field]) -> int:
+    only = fields.get("value")
+    if len(fields) != 1 or only is None or not only.required or only.repeated:
+        return 0
+    if only.kind == "string":
+        return _SHAPE_ID
+    return _SHAPE_DOUBLE_VALUE if only.kind == "double" else 0
+
+
 class _Compiled:
     """A schema's field table plus what checking needs precomputed (built once per schema)."""
 
-    __slots__ = ("fields", "required", "subs")
+    __slots__ = ("fields", "plans", "required", "shape", "subs")
 
     def __init__(self, fields: dict[str, Field]) -> None:
         self.fields = fields
         self.required = tuple(name for name, field in fields.items() if field.required)
+        self.plans = {name: (_plan(field), field) for name, field in fields.items()}
+        self.shape = _shape(fields)
         self.subs: dict[str, _Compiled] = {}
 
     def sub(self, name: str) -> _Compiled:
@@ -152,51 +192,97 @@ def _compile(schema: Callable[[], dict[str, Field]]) -> _Compiled:
     return cached[1]
 
 
-def _check_message(compiled: _Compiled, obj: Any, path: str, missing: list[str]) -> dict[str, Any]:
-    if not isinstance(obj, dict):
-        raise ProtoJsonError("Expecting a JSON object" if not path else _not_expecting(obj, path).args[0])
-    fields = compiled.fields
+# Where a message sits in the document: None for the root, else (parent, field name, index or
+# -1). Rendered ("a.b[0].c") only when a required field is missing, which is rare.
+_Where = tuple[Any, str, int] | None
+
+
+def _render(where: _Where) -> str:
+    if where is None:
+        return ""
+    parent, name, index = where
+    prefix = _render(parent)
+    text = f"{prefix}.{name}" if prefix else name
+    return f"{text}[{index}]" if index >= 0 else text
+
+
+def _missing_name(where: _Where, name: str) -> str:
+    path = _render(where)
+    return f"{path}.{name}" if path else name
+
+
+def _inline_ok(shape: int, value: dict[str, Any]) -> bool:
+    """True when a sub-message of a common shape is valid and needs no change: skip the call."""
+    inner = value.get("value")
+    if shape == _SHAPE_ID:
+        return type(inner) is str
+    # A double that is already a float (and not NaN) is kept as it is.
+    return type(inner) is float and not math.isnan(inner)
+
+
+def _check_message(compiled: _Compiled, obj: dict[str, Any], where: _Where, missing: list[str]) -> None:
     # Like protobuf's FindInitializationErrors: this message's missing fields first, then the
     # nested ones. A null counts as absent.
     for name in compiled.required:
         if obj.get(name) is None:
-            missing.append(f"{path}.{name}" if path else name)
-    # Only keys that are present and known need looking at (unknown keys are ignored); that is
-    # much less work than walking every field of the schema.
-    for name in [key for key in obj if key in fields]:
-        value = obj[name]
+            missing.append(_missing_name(where, name))
+    plans = compiled.plans
+    nulls: list[str] | None = None
+    # Only keys that are present and known need looking at (unknown keys are ignored). Values
+    # may be replaced while iterating (same keys); nulls are removed after the loop.
+    for name, value in obj.items():
+        planned = plans.get(name)
+        if planned is None:
+            continue
         if value is None:
             # protobuf JSON treats null as "not set"; drop it so handlers see absence.
-            del obj[name]
+            if nulls is None:
+                nulls = []
+            nulls.append(name)
             continue
-        field = fields[name]
-        kind = field.kind
-        if field.repeated:
-            if type(value) is not list:
-                raise _not_expecting(value, name)
-            if kind == "message":
-                sub = compiled.sub(name)
-                full = f"{path}.{name}" if path else name
-                for index, item in enumerate(value):
-                    if type(item) is not dict:
-                        raise _not_expecting(item, name)
-                    _check_message(sub, item, f"{full}[{index}]", missing)
-            elif kind == "string":
-                for item in value:
-                    if type(item) is not str:
-                        raise _not_expecting(item, name)
-            else:
-                value[:] = [_check_leaf(field, name, item) for item in value]
-        elif kind == "string":
+        plan, field = planned
+        if plan == _STRING:
             if type(value) is not str:
                 raise _not_expecting(value, name)
-        elif kind == "message":
+        elif plan == _MESSAGE:
             if type(value) is not dict:
                 raise _not_expecting(value, name)
-            _check_message(compiled.sub(name), value, f"{path}.{name}" if path else name, missing)
+            sub = compiled.sub(name)
+            if not (sub.shape and _inline_ok(sub.shape, value)):
+                _check_message(sub, value, (where, name, -1), missing)
+        elif plan == _ENUM:
+            if not isinstance(value, str):
+                raise _not_expecting(value, name)
+            if value not in field.values:  # type: ignore[operator]
+                raise ProtoJsonError(f"Failed to find enum for '{value}'")
+        elif plan == _BOOL:
+            if not isinstance(value, bool):
+                raise _not_expecting(value, name)
+        elif plan == _REPEATED_MESSAGE:
+            if type(value) is not list:
+                raise _not_expecting(value, name)
+            sub = compiled.sub(name)
+            shape = sub.shape
+            for index, item in enumerate(value):
+                if type(item) is not dict:
+                    raise _not_expecting(item, name)
+                if not (shape and _inline_ok(shape, item)):
+                    _check_message(sub, item, (where, name, index), missing)
+        elif plan == _REPEATED_STRING:
+            if type(value) is not list:
+                raise _not_expecting(value, name)
+            for item in value:
+                if type(item) is not str:
+                    raise _not_expecting(item, name)
+        elif plan == _REPEATED_LEAF:
+            if type(value) is not list:
+                raise _not_expecting(value, name)
+            value[:] = [_check_leaf(field, name, item) for item in value]
         else:
             obj[name] = _check_leaf(field, name, value)
-    return obj
+    if nulls is not None:
+        for name in nulls:
+            del obj[name]
 
 
 def _check_leaf(field: Field, name: str, value: Any) -> Any:
@@ -213,11 +299,13 @@ def check(schema: Callable[[], dict[str, Field]], obj: Any) -> dict[str, Any]:
     Raises ProtoJsonError with Mesos' wording: type errors first, then all missing required
     fields together.
     """
+    if not isinstance(obj, dict):
+        raise ProtoJsonError("Expecting a JSON object")
     missing: list[str] = []
-    result = _check_message(_compile(schema), obj, "", missing)
+    _check_message(_compile(schema), obj, None, missing)
     if missing:
         raise ProtoJsonError("Missing required fields: " + ", ".join(missing))
-    return result
+    return obj
 
 
 # ---------------------------------------------------------------------------------------------

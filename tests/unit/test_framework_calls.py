@@ -4,6 +4,7 @@ group commit before a batch, failures reported per call and never resent."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -213,3 +214,25 @@ def test_background_calls_wait_behind_every_other_queued_call(master: RecordingM
     finally:
         sender.stop()
     assert [call["n"] for call in master.calls()] == [2, 4, 1, 3]
+
+
+def test_deferred_background_calls_wait_for_the_release_or_the_deadline(master: RecordingMaster) -> None:
+    sender = sender_for(master)
+    try:
+        sender.defer_background(30)
+        sender.submit(Call({"type": "ACKNOWLEDGE", "n": 1}, background=True))
+        sender.submit(Call({"type": "ACCEPT", "n": 2}))
+        time.sleep(0.3)
+        assert [call["n"] for call in master.calls()] == [2], "urgent calls pass, acknowledgements wait"
+        sender.release_background()
+        assert sender.wait_idle(10)
+        assert [call["n"] for call in master.calls()] == [2, 1]
+
+        sender.defer_background(0.5)  # never released: the deadline lets it go
+        sender.submit(Call({"type": "ACKNOWLEDGE", "n": 3}, background=True))
+        started = time.monotonic()
+        assert sender.wait_idle(10)
+        assert time.monotonic() - started >= 0.4
+        assert [call["n"] for call in master.calls()] == [2, 1, 3]
+    finally:
+        sender.stop()

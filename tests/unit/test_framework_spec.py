@@ -113,6 +113,22 @@ def test_other_properties_pass_through_and_integration_keys_do_not() -> None:
     assert not [k for k in props if k.startswith("alluxio.integration.")]
 
 
+STARTUP_DEFAULTS = {
+    "alluxio.master.update.check.enabled": "false",
+    "alluxio.master.embedded.journal.catchup.retry.wait": "100ms",
+}
+
+
+def test_startup_defaults_are_set_unless_the_operator_sets_them() -> None:
+    assert STARTUP_DEFAULTS.items() <= make_spec().common_alluxio_properties().items()
+    chosen = {
+        "alluxio.master.update.check.enabled": "true",
+        "alluxio.master.embedded.journal.catchup.retry.wait": "2s",
+    }
+    props = make_spec(**chosen).common_alluxio_properties()
+    assert {k: props[k] for k in chosen} == chosen
+
+
 @pytest.mark.parametrize(
     ("data", "key", "reason"),
     [

@@ -10,12 +10,12 @@ import signal
 from aiohttp import web
 
 from sandbox.mesos.master.auth import BasicAuthenticator
-from sandbox.mesos.master.coalescing import CoalescingAppRunner
 from sandbox.mesos.master.config import MasterConfig
 from sandbox.mesos.master.endpoints import ReadOnlyEndpoints
 from sandbox.mesos.master.internal_http import InternalEndpoints
 from sandbox.mesos.master.master import Master
 from sandbox.mesos.master.operator_http import OperatorEndpoint
+from sandbox.mesos.master.pipelining import PipeliningAppRunner
 from sandbox.mesos.master.scheduler_http import SchedulerEndpoint
 from sandbox.mesos.master.simulated import register_simulated_agents
 
@@ -25,7 +25,10 @@ MAX_REQUEST_BYTES = 256 * 1024 * 1024
 IDLE_CONNECTION_SECONDS = 24 * 3600.0
 
 
-def build_app(master: Master) -> web.Application:
+SCHEDULER_PATHS = ("/api/v1/scheduler", "/master/api/v1/scheduler")
+
+
+def build_app(master: Master) -> tuple[web.Application, SchedulerEndpoint]:
     config = master.config
     credentials = BasicAuthenticator(config.credentials) if config.credentials else None
     scheduler = SchedulerEndpoint(master, credentials if config.authenticate_http_frameworks else None)
@@ -38,15 +41,14 @@ def build_app(master: Master) -> web.Application:
     app = web.Application(client_max_size=MAX_REQUEST_BYTES)
     app.add_routes(
         [
-            web.route("*", "/api/v1/scheduler", scheduler.handle),
-            web.route("*", "/master/api/v1/scheduler", scheduler.handle),
+            *(web.route("*", path, scheduler.handle) for path in SCHEDULER_PATHS),
             web.route("*", "/api/v1", operator.handle),
             web.route("*", "/master/api/v1", operator.handle),
             *readonly.routes(),
             *InternalEndpoints(master).routes(),
         ]
     )
-    return app
+    return app, scheduler
 
 
 async def serve(config: MasterConfig, stop: asyncio.Event | None = None) -> None:
@@ -56,9 +58,12 @@ async def serve(config: MasterConfig, stop: asyncio.Event | None = None) -> None
     # Keep idle connections open much longer than aiohttp's default hour, like libprocess:
     # pymesos reuses one connection for all its calls and fails a call if the server closed
     # it in the meantime (a quiet framework can easily make no call for an hour).
-    # Responses to pipelined calls leave in one write per burst (see coalescing.py).
-    runner = CoalescingAppRunner(
-        build_app(master),
+    # Responses to pipelined calls leave in one write per burst (see coalescing.py), and plain
+    # pipelined scheduler calls are answered as soon as they are parsed (see pipelining.py).
+    app, scheduler = build_app(master)
+    runner = PipeliningAppRunner(
+        app,
+        dict.fromkeys(SCHEDULER_PATHS, scheduler),
         handler_cancellation=True,
         access_log=None,
         keepalive_timeout=IDLE_CONNECTION_SECONDS,

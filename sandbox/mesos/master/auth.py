@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+from collections.abc import Mapping
 
 from aiohttp import web
 
@@ -25,7 +26,11 @@ class BasicAuthenticator:
 
     def principal(self, request: web.Request) -> str:
         """The authenticated principal, or AuthenticationFailed."""
-        header = request.headers.get("Authorization", "")
+        return self.principal_of(request.headers)
+
+    def principal_of(self, headers: Mapping[str, str]) -> str:
+        """The principal authenticated by a request's headers, or AuthenticationFailed."""
+        header = headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "basic" or not token:
             raise AuthenticationFailed("missing Basic credentials")

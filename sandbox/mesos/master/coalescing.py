@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
 # Flush once this much is waiting, whatever else is queued.
@@ -154,22 +153,13 @@ class CoalescingRequestHandler(RequestHandler):
             transport.max_size = READ_SIZE  # type: ignore[attr-defined]
         super().connection_made(CoalescingTransport(transport, self))
 
-
-class CoalescingServer(web.Server):
-    """aiohttp's low-level server, making CoalescingRequestHandlers."""
-
-    def __call__(self) -> RequestHandler:
-        handler = super().__call__()
-        # Same memory layout (no new slots), so the class can be switched in place; this keeps
-        # aiohttp's own construction (and its argument checks) untouched.
-        handler.__class__ = CoalescingRequestHandler
-        return handler
-
-
-class CoalescingAppRunner(web.AppRunner):
-    """An AppRunner whose connections coalesce their response writes."""
-
-    async def _make_server(self) -> web.Server:
-        server = await super()._make_server()
-        server.__class__ = CoalescingServer
-        return server
+    def resume_reading(self, resume_parser: bool = True) -> None:
+        # aiohttp's request body reader calls this each time it drains a body, and at the end
+        # of every body, paused or not; each call then re-feeds the parser's buffered tail of
+        # pipelined requests. Only a flow-control pause (pause_reading) needs undoing here: the
+        # parser's other stop, a full queue of parsed requests, is resumed once the queue has
+        # drained (by the request loop, start(), or by pipelining.py), and it keeps the
+        # transport paused meanwhile.
+        if not self._reading_paused:
+            return
+        super().resume_reading(resume_parser)

@@ -6,6 +6,8 @@ returned here, so schedulers see exactly what a real master would tell them.
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 from framework.mesos_resources import ResourceError, Resources, ranges_size
@@ -18,6 +20,10 @@ MIN_MEM_MB = 32.0
 NAME_MAX = 255
 
 
+# Control characters, DEL, and the path separators '/' and '\'.
+_INVALID_ID_CHARACTER = re.compile(r"[\x00-\x1f\x7f/\\]")
+
+
 def validate_id(value: str) -> str | None:
     """common::validation::validateID."""
     if not value:
@@ -26,27 +32,39 @@ def validate_id(value: str) -> str | None:
         return f"ID must not be greater than {NAME_MAX} characters"
     if value in (".", ".."):
         return f"'{value}' is disallowed"
-    if any(ord(c) < 0x20 or ord(c) == 0x7F or c in "/\\" for c in value):
+    if _INVALID_ID_CHARACTER.search(value):
         return f"'{value}' contains invalid characters"
     return None
 
 
 _PARSED: dict[int, tuple[Any, Resources]] = {}
+_PARSED_BY_TEXT: dict[str, Resources] = {}
+_MAX_REMEMBERED = 4096
+# The text only serves as a key: equal texts are equal JSON values (types included).
+_KEY_ENCODER = json.JSONEncoder(check_circular=False)
 
 
 def parse_resources(resources: Any) -> Resources:
     """Resources of a TaskInfo/ExecutorInfo, in the framework's (pre-refinement) format.
 
     A launch looks at the same JSON list several times (validation, accounting); the parse is
-    remembered per list object, which the cache keeps alive so its id cannot be reused.
+    remembered per list object, which the cache keeps alive so its id cannot be reused. Tasks
+    launched by one framework mostly ask for the same resources, so parses are also remembered
+    by the list's JSON text (Resources are immutable, so one parse can serve many tasks).
     """
     if resources is None:
         return Resources()
     cached = _PARSED.get(id(resources))
     if cached is not None and cached[0] is resources:
         return cached[1]
-    parsed = Resources.from_json(resources)
-    if len(_PARSED) >= 4096:
+    text = _KEY_ENCODER.encode(resources)
+    parsed = _PARSED_BY_TEXT.get(text)
+    if parsed is None:
+        parsed = Resources.from_json(resources)
+        if len(_PARSED_BY_TEXT) >= _MAX_REMEMBERED:
+            _PARSED_BY_TEXT.clear()
+        _PARSED_BY_TEXT[text] = parsed
+    if len(_PARSED) >= _MAX_REMEMBERED:
         _PARSED.clear()
     _PARSED[id(resources)] = (resources, parsed)
     return parsed

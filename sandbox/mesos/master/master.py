@@ -21,6 +21,7 @@ from typing import Any
 import aiohttp
 
 from framework.mesos_resources import (
+    Attribute,
     AttributeParseError,
     ResourceError,
     Resources,
@@ -40,7 +41,7 @@ from sandbox.mesos.master.launch_validation import (
 )
 from sandbox.mesos.master.model import Agent, Framework, Offer, Task, is_terminal
 from sandbox.mesos.master.state_json import agent_v1, framework_v1, get_state, task_v1
-from sandbox.mesos.master.streams import EventStream
+from sandbox.mesos.master.streams import EventStream, OffersEncoder, encode_update_event
 from sandbox.mesos.wire import b64decode, b64encode, new_uuid_string
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ class Master:
         self._pinger: asyncio.Task[None] | None = None
         self.stats: collections.Counter[str] = collections.Counter()
         self.operator_streams: list[EventStream] = []
+        self._offers_encoder = OffersEncoder()
         # Fire-and-forget tasks; asyncio only keeps weak references to running tasks.
         self._background: set[asyncio.Task[None]] = set()
 
@@ -140,8 +142,9 @@ class Master:
             framework.stream.send(event)
 
     def _forward_update(self, framework: Framework | None, status: JsonObject) -> None:
-        if framework is not None and framework.connected:
-            self._send(framework, {"type": "UPDATE", "update": {"status": status}})
+        if framework is not None and framework.stream is not None:
+            # What _send would queue: {"type": "UPDATE", "update": {"status": status}}.
+            framework.stream.send_record(encode_update_event(status))
             self.stats["updates_forwarded"] += 1
 
     def operator_subscribe(self, stream: EventStream) -> None:
@@ -487,7 +490,13 @@ class Master:
             self._send(framework, {"type": "RESCIND", "rescind": {"offer_id": {"value": offer.offer_id}}})
 
     def offer_json(self, offer: Offer, framework: Framework, agent: Agent) -> JsonObject:
-        refinement = framework.has_capability("RESERVATION_REFINEMENT")
+        return self._offer_json(
+            offer, framework, agent, framework.has_capability("RESERVATION_REFINEMENT"), framework.multi_role
+        )
+
+    def _offer_json(
+        self, offer: Offer, framework: Framework, agent: Agent, refinement: bool, multi_role: bool
+    ) -> JsonObject:
         resources = offer.resources.to_json(reservation_refinement=refinement)
         out: JsonObject = {
             "id": {"value": offer.offer_id},
@@ -497,7 +506,7 @@ class Master:
             "url": agent.offer_template["url"],
             "resources": resources,
         }
-        if framework.multi_role:
+        if multi_role:
             # to_json() is shared (memoized); decorate copies.
             out["resources"] = [{**r, "allocation_info": {"role": offer.role}} for r in resources]
             out["allocation_info"] = {"role": offer.role}
@@ -509,9 +518,15 @@ class Master:
         return out
 
     def send_offers(self, framework: Framework, offers: list[Offer]) -> None:
-        payload = [self.offer_json(o, framework, self.agents[o.agent_id]) for o in offers]
+        refinement = framework.has_capability("RESERVATION_REFINEMENT")
+        multi_role = framework.multi_role
+        payload = [
+            self._offer_json(o, framework, self.agents[o.agent_id], refinement, multi_role) for o in offers
+        ]
         self.stats["offers_sent"] += len(payload)
-        self._send(framework, {"type": "OFFERS", "offers": {"offers": payload}})
+        if framework.stream is not None:
+            # The same record as _send would make; built sharing the agents' common JSON.
+            framework.stream.send_record(self._offers_encoder.encode(payload))
 
     # ------------------------------------------------------------------------------------
     # ACCEPT / DECLINE / REVIVE / SUPPRESS
@@ -751,7 +766,9 @@ class Master:
             task.state = new_state
         task.status_update_state = status["state"]
         task.status_update_uuid = normalize_uuid(status["uuid"]) if "uuid" in status else None
-        stored = {k: v for k, v in status.items() if k != "data"}
+        # Statuses are kept without their data. A status is not changed once it has been
+        # forwarded, so without data it can be kept as it is.
+        stored = {k: v for k, v in status.items() if k != "data"} if "data" in status else status
         if task.statuses and task.statuses[-1].get("state") == stored.get("state"):
             task.statuses[-1] = stored
         else:
@@ -829,12 +846,15 @@ class Master:
     def acknowledge(self, framework: Framework, call: JsonObject) -> None:
         agent_id = call["agent_id"]["value"]
         task_id = call["task_id"]["value"]
-        uuid = normalize_uuid(call["uuid"])
         agent = self.agents.get(agent_id)
         if agent is None or not agent.active:
             log.warning("cannot forward acknowledgement for task %s to unknown agent %s", task_id, agent_id)
             return
         task = agent.tasks.get((framework.framework_id, task_id))
+        uuid: str = call["uuid"]
+        if task is None or uuid != task.status_update_uuid:
+            # The task's uuid is kept canonical; an equal text needs no re-encoding.
+            uuid = normalize_uuid(uuid)
         if (
             task is not None
             and task.status_update_uuid == uuid
@@ -951,13 +971,27 @@ class Master:
         return agent_id
 
     def _make_agent(  # noqa: PLR0917
-        self, agent_id: str, info: JsonObject, link: AgentLink, ip: str, version: str, registered: float
+        self,
+        agent_id: str,
+        info: JsonObject,
+        link: AgentLink,
+        ip: str,
+        version: str,
+        registered: float,
+        parsed: dict[tuple[int, int], tuple[Resources, list[Attribute]]] | None = None,
     ) -> Agent:
+        """``parsed``: parses already made during this call, by identity of the JSON lists."""
         info = dict(info)
         info["id"] = {"value": agent_id}
         info.setdefault("port", 5051)
-        resources = Resources.from_json(info.get("resources", []))
-        attributes = attributes_from_json(info.get("attributes", []))
+        resources_json, attributes_json = info.get("resources", []), info.get("attributes", [])
+        key = (id(resources_json), id(attributes_json))
+        known = parsed.get(key) if parsed is not None else None
+        if known is None:
+            known = (Resources.from_json(resources_json), attributes_from_json(attributes_json))
+            if parsed is not None:
+                parsed[key] = known
+        resources, attributes = known
         agent = Agent(
             agent_id=agent_id,
             hostname=info["hostname"],
@@ -980,6 +1014,8 @@ class Master:
             },
             "attributes": attributes_to_json(attributes),
         }
+        for shared in agent.offer_template.values():
+            self._offers_encoder.remember(shared)
         return agent
 
     @staticmethod
@@ -1042,9 +1078,12 @@ class Master:
         """Register in-process agents in bulk (no HTTP; see simulated.py)."""
         now = self.now()
         added = []
+        # Simulated agents usually share their resources and attributes JSON: one parse (and one
+        # Resources object, whose JSON is then memoized for every offer) serves them all.
+        parsed: dict[tuple[int, int], tuple[Resources, list[Attribute]]] = {}
         for info, link in agents:
             agent_id = self._new_agent_id()
-            agent = self._make_agent(agent_id, info, link, "127.0.0.1", MESOS_VERSION, now)
+            agent = self._make_agent(agent_id, info, link, "127.0.0.1", MESOS_VERSION, now, parsed)
             self.agents[agent_id] = agent
             added.append(agent)
         self.allocator.request()

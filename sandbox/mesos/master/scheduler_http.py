@@ -10,20 +10,26 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
+from aiohttp.streams import StreamReader
+from multidict import CIMultiDictProxy
 
 from sandbox.mesos.http import (
     accepted,
     bad_request,
     check_call_headers,
+    check_content_type,
     forbidden,
     negotiate_json,
     text_response,
 )
 from sandbox.mesos.master.auth import SCHEDULER_REALM, AuthenticationFailed, BasicAuthenticator, unauthorized
 from sandbox.mesos.master.master import HEARTBEAT_EVENT, Master
+from sandbox.mesos.master.model import Framework
+from sandbox.mesos.master.plain_calls import is_plain_accept, is_plain_acknowledge
 from sandbox.mesos.master.streams import EventStream
 from sandbox.mesos.protojson import ProtoJsonError, SchedulerCall, check
 from sandbox.mesos.wire import JSON_CONTENT_TYPE, b64decode, new_uuid_string
@@ -51,52 +57,20 @@ def parse_json_body(body: bytes) -> Any:
     return _DECODER.decode(text)
 
 
-_ID_KEYS = {"value"}
-_ACKNOWLEDGE_KEYS = {"type", "framework_id", "acknowledge"}
-_ACKNOWLEDGE_BODY_KEYS = {"agent_id", "task_id", "uuid"}
-
-
-def _is_id(value: Any) -> bool:
-    return type(value) is dict and value.keys() == _ID_KEYS and type(value["value"]) is str
-
-
-def is_plain_acknowledge(document: Any) -> bool:
-    """An ACKNOWLEDGE call with exactly the fields a scheduler sends, all well typed.
-
-    For such a document the generic protobuf check can neither fail nor change anything, so
-    it is skipped: acknowledgements are the most frequent call by far. Anything else (extra
-    or missing fields, nulls, bad base64) takes the generic path and gets Mesos' error.
-    """
-    if type(document) is not dict or document.keys() != _ACKNOWLEDGE_KEYS:
-        return False
-    ack = document["acknowledge"]
-    if (
-        document["type"] != "ACKNOWLEDGE"
-        or not _is_id(document["framework_id"])
-        or type(ack) is not dict
-        or ack.keys() != _ACKNOWLEDGE_BODY_KEYS
-        or not _is_id(ack["agent_id"])
-        or not _is_id(ack["task_id"])
-        or type(ack["uuid"]) is not str
-    ):
-        return False
-    try:
-        b64decode(ack["uuid"])
-    except ValueError:
-        return False
-    return True
-
-
 async def read_call(
     request: web.Request, schema: Any, what: str
 ) -> tuple[JsonObject | None, web.Response | None]:
     """Read the body and convert it to a Call, answering 400 with Mesos' wording on failure."""
-    body = await request.read()
+    return convert_call(await request.read(), schema, what)
+
+
+def convert_call(body: bytes, schema: Any, what: str) -> tuple[JsonObject | None, web.Response | None]:
+    """A request body converted to a Call, or the 400 answer with Mesos' wording."""
     try:
         document = parse_json_body(body)
     except (ValueError, UnicodeDecodeError) as error:
         return None, bad_request(f"Failed to parse body into JSON: {error}")
-    if schema is SchedulerCall and is_plain_acknowledge(document):
+    if schema is SchedulerCall and (is_plain_acknowledge(document) or is_plain_accept(document)):
         return document, None
     try:
         return check(schema, document), None
@@ -163,12 +137,25 @@ def validate_call(call: JsonObject, principal: str | None) -> str | None:
     return None
 
 
+# Calls whose answer is not a bare 202 Accepted, or that stream (SUBSCRIBE).
+_NOT_PIPELINED = frozenset({"SUBSCRIBE", "UPDATE_FRAMEWORK", "UNKNOWN"})
+# Failed pipelined calls waiting for the normal path, beyond which the oldest are forgotten (a
+# connection that closes before its failed call is answered leaves its entry behind).
+_MAX_REMEMBERED_FAILURES = 1024
+
+
 class SchedulerEndpoint:
     def __init__(self, master: Master, authenticator: BasicAuthenticator | None) -> None:
         self.master = master
         self.authenticator = authenticator
+        # id(request body) -> (request body, error): see remember_failure.
+        self._failures: dict[int, tuple[StreamReader, Exception]] = {}
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        failure = self._failures.pop(id(request.content), None)
+        if failure is not None and failure[0] is request.content:
+            # Executed by the pipelining fast path, which failed: fail as this handler would have.
+            raise failure[1]
         principal: str | None = None
         if self.authenticator is not None:
             try:
@@ -187,7 +174,42 @@ class SchedulerEndpoint:
             return bad_request(f"Failed to validate scheduler::Call: {error}")
         if call["type"] == "SUBSCRIBE":
             return await self._subscribe(request, call, principal)
-        return self._call(request, call, principal)
+        return self._call(request.headers, call, principal)
+
+    # -- pipelining.PipelinedAnswerer ----------------------------------------------------------
+
+    def answer_now(self, headers: CIMultiDictProxy[str], body: bytes) -> bool:
+        """A POSTed call executed at once when handle() would answer it with a bare 202.
+
+        Anything handle() answers otherwise (a refusal, a stream, a text) is declined before
+        any change, and handle() then answers it.
+        """
+        principal: str | None = None
+        if self.authenticator is not None:
+            try:
+                principal = self.authenticator.principal_of(headers)
+            except AuthenticationFailed:
+                return False
+        if check_content_type(headers) is not None:
+            return False
+        call, problem = convert_call(body, SchedulerCall, "Call")
+        if problem is not None:
+            return False
+        assert call is not None
+        if validate_call(call, principal) or call["type"] in _NOT_PIPELINED:
+            return False
+        framework, problem = self._caller(headers, call, principal)
+        if framework is None:
+            return False
+        self._execute(framework, call)
+        return True
+
+    def remember_failure(self, payload: StreamReader, error: Exception) -> None:
+        if len(self._failures) >= _MAX_REMEMBERED_FAILURES:
+            del self._failures[next(iter(self._failures))]
+        self._failures[id(payload)] = (payload, error)
+
+    # -- calls -----------------------------------------------------------------------------------
 
     async def _subscribe(
         self, request: web.Request, call: JsonObject, principal: str | None
@@ -215,26 +237,50 @@ class SchedulerEndpoint:
         await stream.run()
         return response
 
-    def _call(self, request: web.Request, call: JsonObject, principal: str | None) -> web.StreamResponse:
-        master = self.master
-        framework = master.frameworks.get(call["framework_id"]["value"])
+    def _caller(
+        self, headers: Mapping[str, str], call: JsonObject, principal: str | None
+    ) -> tuple[Framework | None, web.Response | None]:
+        """The subscribed framework making a (non-SUBSCRIBE) call, or Mesos' refusal."""
+        framework = self.master.frameworks.get(call["framework_id"]["value"])
         if framework is None:
-            return bad_request("Framework cannot be found")
+            return None, bad_request("Framework cannot be found")
         if principal is not None and principal != framework.info.get("principal"):
-            return bad_request(
+            return None, bad_request(
                 f"Authenticated principal '{principal}' does not match principal "
                 f"'{framework.info.get('principal', '')}' set in `FrameworkInfo`"
             )
         if framework.stream is None:
-            return forbidden("Framework is not subscribed")
-        stream_id = request.headers.get("Mesos-Stream-Id")
+            return None, forbidden("Framework is not subscribed")
+        stream_id = headers.get("Mesos-Stream-Id")
         if stream_id is None:
-            return bad_request("All non-subscribe calls should include the 'Mesos-Stream-Id' header")
+            return None, bad_request("All non-subscribe calls should include the 'Mesos-Stream-Id' header")
         if stream_id != framework.stream.stream_id:
-            return bad_request(
+            return None, bad_request(
                 f"The stream ID '{stream_id}' included in this request didn't match the stream ID currently "
                 f"associated with framework ID {framework.framework_id}"
             )
+        return framework, None
+
+    def _call(
+        self, headers: Mapping[str, str], call: JsonObject, principal: str | None
+    ) -> web.StreamResponse:
+        framework, problem = self._caller(headers, call, principal)
+        if problem is not None:
+            return problem
+        assert framework is not None
+        kind = call["type"]
+        if kind == "UPDATE_FRAMEWORK":
+            status, message = self.master.update_framework(framework, call["update_framework"])
+            return text_response(status, message)
+        if kind == "UNKNOWN":
+            log.warning("received 'UNKNOWN' call")
+            return text_response(501)
+        self._execute(framework, call)
+        return accepted()
+
+    def _execute(self, framework: Framework, call: JsonObject) -> None:
+        """A call answered 202 Accepted."""
+        master = self.master
         kind = call["type"]
         if kind == "TEARDOWN":
             master.remove_framework(framework)
@@ -256,11 +302,4 @@ class SchedulerEndpoint:
             master.reconcile(framework, call["reconcile"])
         elif kind == "MESSAGE":
             master.framework_message(framework, call["message"])
-        elif kind == "UPDATE_FRAMEWORK":
-            status, message = master.update_framework(framework, call["update_framework"])
-            return text_response(status, message)
-        elif kind == "UNKNOWN":
-            log.warning("received 'UNKNOWN' call")
-            return text_response(501)
         # REQUEST, inverse offers and operation calls have no effect in the stand-in.
-        return accepted()

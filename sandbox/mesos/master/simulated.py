@@ -21,6 +21,7 @@ import asyncio
 import collections
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -42,13 +43,20 @@ _EXIT = re.compile(r"^\s*exit\s+(\d+)\s*$")
 _SLEEP = re.compile(r"^\s*sleep\s+(\d+(?:\.\d+)?)\s*$")
 
 
+# A scheduled retry: (due on the loop clock, sequence number, the stream it is for). It is live
+# while the stream's ``retry`` is this very tuple; acknowledging an update just forgets it.
+_Retry = tuple[float, int, "_UpdateStream"]
+
+
 @dataclass(eq=False)
 class _UpdateStream:
     """One task's status updates: only the oldest unacknowledged one is in flight."""
 
+    link: SimulatedAgentLink
+    key: tuple[str, str]
     pending: collections.deque[JsonObject] = field(default_factory=collections.deque)
     inflight: JsonObject | None = None
-    retry: asyncio.TimerHandle | None = None
+    retry: _Retry | None = None
     backoff: float = FIRST_RETRY
 
 
@@ -61,15 +69,111 @@ class _SimTask:
     command: str
     state: str = "TASK_STAGING"
     timers: list[asyncio.TimerHandle] = field(default_factory=list)
+    # Bumped to cancel the task's callbacks queued in SimulationTimers.soon (they carry the
+    # generation they were queued in).
+    generation: int = 0
+
+
+def _due_order(retry: _Retry) -> tuple[float, int]:
+    return retry[0], retry[1]
+
+
+class SimulationTimers:
+    """The simulated executors' clock, shared by all simulated agents of a master.
+
+    With thousands of simulated tasks, one asyncio handle per state change and one timer per
+    unacknowledged update cost more than the simulation itself. Here the callbacks due "now"
+    of all agents run together from one loop callback, in the order they were queued (what
+    one call_soon each would do), and update retries wait in one FIFO per retry delay (due
+    times in a FIFO are then in order), served by a single timer.
+    """
+
+    def __init__(self) -> None:
+        self._soon: list[tuple[_SimTask, int, Callable[..., None], tuple[Any, ...]]] = []
+        self._retries: dict[float, collections.deque[_Retry]] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_due = 0.0
+        self._sequence = 0
+
+    # -- callbacks due now ----------------------------------------------------------------
+
+    def soon(self, sim: _SimTask, callback: Callable[..., None], *args: Any) -> None:
+        """Run ``callback(*args)`` on the next loop iteration unless the task's timers are cancelled."""
+        if not self._soon:
+            asyncio.get_running_loop().call_soon(self._run_soon)
+        self._soon.append((sim, sim.generation, callback, args))
+
+    def _run_soon(self) -> None:
+        due, self._soon = self._soon, []
+        for sim, generation, callback, args in due:
+            if sim.generation != generation:
+                continue
+            try:
+                callback(*args)
+            except Exception:  # one task's failure must not stop the others' (as with call_soon)
+                log.exception("simulated executor callback failed")
+
+    # -- update retries -------------------------------------------------------------------
+
+    def retry_later(self, stream: _UpdateStream, delay: float) -> None:
+        """Redeliver the stream's in-flight update after ``delay`` seconds unless acknowledged."""
+        loop = asyncio.get_running_loop()
+        due = loop.time() + delay
+        self._sequence += 1
+        retry: _Retry = (due, self._sequence, stream)
+        stream.retry = retry
+        fifo = self._retries.get(delay)
+        if fifo is None:
+            fifo = self._retries[delay] = collections.deque()
+        fifo.append(retry)
+        if self._timer is None or due < self._timer_due:
+            self._arm(loop, due)
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, due: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_due = due
+        self._timer = loop.call_at(due, self._run_retries)
+
+    def _run_retries(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._timer = None
+        # asyncio may run a timer up to its clock resolution early.
+        now = max(loop.time(), self._timer_due)
+        due: list[_Retry] = []
+        for fifo in self._retries.values():
+            while fifo and fifo[0][0] <= now:
+                retry = fifo.popleft()
+                if retry[2].retry is retry:
+                    due.append(retry)
+        # In due order across the FIFOs, as separate timers would have fired.
+        due.sort(key=_due_order)
+        for retry in due:
+            stream = retry[2]
+            if stream.retry is retry:
+                stream.link.retry(stream)
+        self._arm_for_next(loop)
+
+    def _arm_for_next(self, loop: asyncio.AbstractEventLoop) -> None:
+        earliest: float | None = None
+        for fifo in self._retries.values():
+            # Acknowledged updates leave their entries behind; drop them once they lead.
+            while fifo and fifo[0][2].retry is not fifo[0]:
+                fifo.popleft()
+            if fifo and (earliest is None or fifo[0][0] < earliest):
+                earliest = fifo[0][0]
+        if earliest is not None and (self._timer is None or earliest < self._timer_due):
+            self._arm(loop, earliest)
 
 
 class SimulatedAgentLink(AgentLink):
     simulated = True
 
-    def __init__(self, master: Master, task_delay: float) -> None:
+    def __init__(self, master: Master, task_delay: float, timers: SimulationTimers) -> None:
         self.master = master
         self.agent_id = ""
         self.delay = task_delay
+        self.timers = timers
         self.tasks: dict[tuple[str, str], _SimTask] = {}
         self.streams: dict[tuple[str, str], _UpdateStream] = {}
         self.executors: dict[tuple[str, str], set[str]] = {}
@@ -114,12 +218,10 @@ class SimulatedAgentLink(AgentLink):
 
     def shutdown_framework(self, framework_id: str) -> None:
         for key in [k for k in self.tasks if k[0] == framework_id]:
-            sim = self.tasks.pop(key)
-            for timer in sim.timers:
-                timer.cancel()
+            _cancel_timers(self.tasks.pop(key))
             stream = self.streams.pop(key, None)
-            if stream is not None and stream.retry is not None:
-                stream.retry.cancel()
+            if stream is not None:
+                stream.retry = None
         for key in [k for k in self.executors if k[0] == framework_id]:
             del self.executors[key]
 
@@ -128,9 +230,7 @@ class SimulatedAgentLink(AgentLink):
         stream = self.streams.get(key)
         if stream is None or stream.inflight is None or stream.inflight.get("uuid") != uuid:
             return
-        if stream.retry is not None:
-            stream.retry.cancel()
-            stream.retry = None
+        stream.retry = None
         acked = stream.inflight
         stream.inflight = None
         stream.backoff = FIRST_RETRY
@@ -149,9 +249,10 @@ class SimulatedAgentLink(AgentLink):
     # -- simulated executor -----------------------------------------------------------------
 
     def _later(self, sim: _SimTask, delay: float, callback: Any, *args: Any) -> None:
-        loop = asyncio.get_running_loop()
-        handle = loop.call_soon(callback, *args) if delay <= 0 else loop.call_later(delay, callback, *args)
-        sim.timers.append(handle)
+        if delay <= 0:
+            self.timers.soon(sim, callback, *args)
+        else:
+            sim.timers.append(asyncio.get_running_loop().call_later(delay, callback, *args))
 
     def _start(self, framework_id: str, task_id: str, executor_id: str, custom: bool, command: str) -> None:
         sim = _SimTask(framework_id, task_id, executor_id, custom, command)
@@ -195,14 +296,14 @@ class SimulatedAgentLink(AgentLink):
         if message:
             status["message"] = message
         key = (sim.framework_id, sim.task_id)
-        stream = self.streams.setdefault(key, _UpdateStream())
+        stream = self.streams.get(key)
+        if stream is None:
+            stream = self.streams[key] = _UpdateStream(self, key)
         stream.pending.append(status)
         if stream.inflight is None:
             self._send_next(key, stream)
         if is_terminal(state):
-            for timer in sim.timers:
-                timer.cancel()
-            sim.timers.clear()
+            _cancel_timers(sim)
             self._executor_task_done(sim)
 
     def _finish(self, sim: _SimTask, state: str, message: str) -> None:
@@ -232,12 +333,13 @@ class SimulatedAgentLink(AgentLink):
         sim = self.tasks.get(key)
         latest = sim.state if sim is not None else None
         self.master.status_update(self.agent_id, key[0], stream.inflight, latest)
-        stream.retry = asyncio.get_running_loop().call_later(stream.backoff, self._retry, key, stream)
+        self.timers.retry_later(stream, stream.backoff)
 
-    def _retry(self, key: tuple[str, str], stream: _UpdateStream) -> None:
+    def retry(self, stream: _UpdateStream) -> None:
+        """No acknowledgement came within the backoff: send the in-flight update again."""
         stream.retry = None
         stream.backoff = min(stream.backoff * 2, MAX_RETRY)
-        self._deliver(key, stream)
+        self._deliver(stream.key, stream)
 
     def _forget(self, key: tuple[str, str]) -> None:
         self.tasks.pop(key, None)
@@ -245,11 +347,16 @@ class SimulatedAgentLink(AgentLink):
     async def close(self) -> None:
         self.stopped = True
         for stream in self.streams.values():
-            if stream.retry is not None:
-                stream.retry.cancel()
+            stream.retry = None
         for sim in self.tasks.values():
-            for timer in sim.timers:
-                timer.cancel()
+            _cancel_timers(sim)
+
+
+def _cancel_timers(sim: _SimTask) -> None:
+    for timer in sim.timers:
+        timer.cancel()
+    sim.timers.clear()
+    sim.generation += 1
 
 
 def register_simulated_agents(  # noqa: PLR0917
@@ -264,8 +371,9 @@ def register_simulated_agents(  # noqa: PLR0917
     attributes_json = attributes_to_json(attributes)
     specs: list[tuple[JsonObject, AgentLink]] = []
     links: list[SimulatedAgentLink] = []
+    timers = SimulationTimers()
     for n in range(count):
-        link = SimulatedAgentLink(master, task_delay)
+        link = SimulatedAgentLink(master, task_delay, timers)
         info: JsonObject = {
             "hostname": hostname_pattern.format(n=n),
             "port": 5051,
