@@ -447,11 +447,14 @@ def test_worker_lifecycle_over_the_executor_api(rig: Rig) -> None:
     assert not Path(plan.state_dir, "test-worker.json").exists()
     assert "SIGTERM" in (sandbox / "logs" / "worker.log").read_text()
     stderr = (sandbox / "stderr").read_text()
-    # The executor's own overhead from LAUNCH to the JVM's exec, and how soon it sees readiness.
-    launch_to_exec = float(re.search(r"launch→exec ([0-9.]+) ms", stderr).group(1))  # type: ignore[union-attr]
-    detection = float(re.search(r"port open seen within ([0-9.]+) ms", stderr).group(1))  # type: ignore[union-attr]
-    assert launch_to_exec < 100, stderr
-    assert detection < 250, stderr
+    # The executor reports its own overhead (LAUNCH to the JVM's exec) and how soon it saw the port
+    # answer; their targets are checked by benchmarks/framework_executor_overhead.py, not here.
+    launch_to_exec = re.search(r"launch→exec ([0-9.]+) ms", stderr)
+    detection = re.search(r"port open seen within ([0-9.]+) ms", stderr)
+    assert launch_to_exec is not None, stderr
+    assert float(launch_to_exec.group(1)) > 0, stderr
+    assert detection is not None, stderr
+    assert float(detection.group(1)) >= 0, stderr
     assert "hunter2" not in stderr  # nothing of the plan's values is logged
 
 
