@@ -17,7 +17,6 @@ task record is on disk. A call marked `needs_saved_state` is not sent when that 
 
 from __future__ import annotations
 
-import base64
 import collections
 import dataclasses
 import json
@@ -59,12 +58,6 @@ class Call:
     @property
     def kind(self) -> str:
         return str(self.body.get("type", "?"))
-
-
-def basic_authorization(principal: str | None, secret: str | None) -> str | None:
-    if principal is None or secret is None:
-        return None
-    return "Basic " + base64.b64encode(f"{principal}:{secret}".encode()).decode("ascii")
 
 
 class CallFailed(RuntimeError):
@@ -216,7 +209,6 @@ class CallSender:
         self._stopping = False
         self._connection: _Connection | None = None
         self._thread = threading.Thread(target=self._run, name="mesos-calls", daemon=True)
-        self.sent = 0
         self.batches = 0
 
     def start(self) -> None:
@@ -334,7 +326,6 @@ class CallSender:
                 # Unanswered calls may or may not have been carried out: report, never resend.
                 self._finish(batch[index:], f"no answer from the Mesos master at {endpoint.address}: {error}")
                 return
-            self.sent += 1
             if 200 <= status < 300:
                 self._finish([call], None)
             else:

@@ -21,11 +21,11 @@ def _url(address: str, path: str) -> str:
     return base.rstrip("/") + path
 
 
-def _auth_header(principal: str | None, secret: str | None) -> dict[str, str]:
+def basic_authorization(principal: str | None, secret: str | None) -> str | None:
+    """The HTTP Basic `Authorization` value for the framework's principal (None without secret)."""
     if principal is None or secret is None:
-        return {}
-    token = base64.b64encode(f"{principal}:{secret}".encode()).decode("ascii")
-    return {"Authorization": f"Basic {token}"}
+        return None
+    return "Basic " + base64.b64encode(f"{principal}:{secret}".encode()).decode("ascii")
 
 
 def get_json(address: str, path: str, timeout: float = TIMEOUT_SECONDS) -> Any:
@@ -49,7 +49,9 @@ def teardown_framework(
     body = json.dumps({"type": "TEARDOWN", "teardown": {"framework_id": {"value": framework_id}}}).encode()
     url = _url(master, "/api/v1")
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
-    headers.update(_auth_header(principal, secret))
+    authorization = basic_authorization(principal, secret)
+    if authorization is not None:
+        headers["Authorization"] = authorization
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS):

@@ -26,8 +26,14 @@ from typing import Any
 import pymesos.process
 from pymesos import MesosSchedulerDriver
 
-from framework.mesos_calls import CallSender, basic_authorization
-from framework.mesos_http import MesosHttpError, framework_tasks, get_json, teardown_framework
+from framework.mesos_calls import CallSender
+from framework.mesos_http import (
+    MesosHttpError,
+    basic_authorization,
+    framework_tasks,
+    get_json,
+    teardown_framework,
+)
 from framework.mesos_scheduler import FRAMEWORK_REMOVED, AlluxioScheduler
 from framework.scheduler_core import ReloadRefused, SchedulerCore
 from framework.spec import ClusterSpec, Key, SpecError, load_spec_file

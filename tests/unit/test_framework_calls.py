@@ -9,7 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from framework.mesos_calls import MAX_BATCH_CALLS, Call, CallSender, Endpoint, basic_authorization
+from framework.mesos_calls import MAX_BATCH_CALLS, Call, CallSender, Endpoint
+from framework.mesos_http import basic_authorization
 from tests.unit.recording_master import Answer, RecordingMaster, recording_master
 
 
