@@ -74,6 +74,17 @@ sys.exit(code)
 """
 
 
+def log_lines(text: str) -> list[tuple[float, str]]:
+    """(unix time, message) of each framework log line in ``text`` (other lines are skipped)."""
+    events = []
+    for line in text.splitlines():
+        match = _LOG_LINE.match(line)
+        if match:
+            stamp = datetime.datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            events.append((stamp, match.group(4)))
+    return events
+
+
 class FrameworkRun:
     """`alluxio-mesos framework start --foreground` as a child process, like a service manager."""
 
@@ -125,17 +136,10 @@ class FrameworkRun:
 
     def log_events(self) -> list[tuple[float, str]]:
         """(unix time, message) of every line of framework.out."""
-        events = []
         try:
-            lines = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+            return log_lines(self.log_path.read_text(encoding="utf-8", errors="replace"))
         except OSError:
-            return events
-        for line in lines:
-            match = _LOG_LINE.match(line)
-            if match:
-                stamp = datetime.datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
-                events.append((stamp, match.group(4)))
-        return events
+            return []
 
     def teardown(self, timeout: float = 300.0) -> None:
         """`alluxio-mesos framework stop` (TEARDOWN, waits until no task is left), then make sure
@@ -190,9 +194,13 @@ def executor_bundle(directory: pathlib.Path) -> tuple[pathlib.Path, str]:
 
 
 def deployment_settings(
-    base: pathlib.Path, tarball: tuple[str, str], bundle: tuple[str, str]
+    base: pathlib.Path,
+    tarball: tuple[str, str],
+    bundle: tuple[str, str],
+    cache_dir: pathlib.Path | None = None,
 ) -> dict[str, str]:
-    """The e2e suite's deployment: 768 MB masters, 512 MB + 128 MB ramdisk workers, fresh journal."""
+    """The e2e suite's deployment: 768 MB masters, 512 MB + 128 MB ramdisk workers, fresh journal.
+    The hosts stage the tarball in `cache_dir` (default: a fresh `base/cache`, a cold host)."""
     underfs = base / "underfs"
     underfs.mkdir(parents=True, exist_ok=True)
     underfs.chmod(0o777)  # the JVMs run as nobody
@@ -205,8 +213,12 @@ def deployment_settings(
         "alluxio.integration.master.resource.mem": "768MB",
         "alluxio.integration.worker.resource.mem": "512MB",
         "alluxio.worker.ramdisk.size": str(RAMDISK_BYTES),
-        "alluxio.integration.mesos.kill.grace.period": "5secs",
+        # The framework's default: a graceful stop has the time to write the JVMs' class-data
+        # sharing archives (a worker needs ~5 s to stop, plus ~3.5 s for its dump), which later
+        # deployments on the same hosts start from.
+        "alluxio.integration.mesos.kill.grace.period": "30secs",
         "alluxio.master.journal.folder": str(base / "journal"),
+        "alluxio.integration.mesos.cache.dir": str(cache_dir or base / "cache"),
         "alluxio.master.mount.table.root.ufs": str(underfs),
     }
 

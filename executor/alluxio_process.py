@@ -6,7 +6,7 @@ the standard library. Whether a started server answers is executor/readiness.py'
 
 Public API::
 
-    cfg = AlluxioJvmConfig(alluxio_home, conf_dir, logs_dir, java=None, heap_size="1GB",
+    cfg = AlluxioJvmConfig(alluxio_home, conf_dir, logs_dir, tmp_dir, java=None, heap_size="1GB",
                            properties={"alluxio.master.hostname": "h1"})
     cmd = master_command(cfg)            # JavaCommand(argv=[...], env={...})
     cmd = worker_command(cfg)
@@ -122,6 +122,11 @@ class AlluxioJvmConfig:
     alluxio_home: the extracted distribution (``alluxio.home``).
     conf_dir: holds alluxio-site.properties and log4j.properties (``alluxio.conf.dir``).
     logs_dir: master.log / worker.log go here, user (shell) logs in ``<logs_dir>/user``.
+    tmp_dir: the JVM's ``java.io.tmpdir``, an existing directory the JVM's user can write. Required:
+        RocksDB (the master's metastore) and Netty unpack native libraries there and delete them
+        only on a clean exit, so a killed JVM left 12 MB per start in the host's /tmp. Pointing it
+        into the caller's own work area (the task sandbox) lets whoever removes that area remove
+        them too.
     java: a java executable, a JDK/JRE home, or None for $JAVA_HOME/bin/java then PATH.
     heap_size: maximum heap in Alluxio's size syntax (``1GB``, ``512MB``); None for the role's
         default.
@@ -135,6 +140,7 @@ class AlluxioJvmConfig:
     alluxio_home: str
     conf_dir: str
     logs_dir: str
+    tmp_dir: Optional[str] = None
     java: Optional[str] = None
     heap_size: Optional[str] = None
     properties: Mapping[str, str] = field(default_factory=dict)
@@ -285,8 +291,8 @@ def jvm_module_flags(java: str) -> List[str]:
 # Classpath and commands
 
 
-def server_classpath(alluxio_home: str, conf_dir: str) -> str:
-    """conf dir first (Alluxio also finds its site file on the classpath), then the jars."""
+def server_jars(alluxio_home: str) -> List[str]:
+    """The distribution's server jars, in classpath order (absolute paths)."""
     listing = os.path.join(alluxio_home, CLASSPATH_FILE)
     if os.path.isfile(listing):
         with open(listing, encoding="utf-8") as f:
@@ -305,7 +311,16 @@ def server_classpath(alluxio_home: str, conf_dir: str) -> str:
             "alluxio_home %s is not an Alluxio distribution: neither %s nor %s exists"
             % (alluxio_home, CLASSPATH_FILE, OFFICIAL_SERVER_JAR_GLOB)
         )
-    return os.pathsep.join([os.path.abspath(conf_dir), *jars])
+    return [os.path.abspath(j) for j in jars]
+
+
+def server_classpath(alluxio_home: str, conf_dir: str) -> str:
+    """The jars, then the conf dir. Alluxio finds its site file through ``alluxio.conf.dir`` (set
+    on every JVM), and log4j's through ``log4j.configuration``; the conf dir stays on the
+    classpath only for resources looked up there. It comes LAST so that the classpath's jar
+    prefix is the same for every task on a host: a class-data sharing archive (executor/cds.py)
+    is only used by JVMs whose classpath starts with the one it was dumped with."""
+    return os.pathsep.join([*server_jars(alluxio_home), os.path.abspath(conf_dir)])
 
 
 def _system_property_args(cfg: AlluxioJvmConfig, logger_type: str) -> List[str]:
@@ -316,6 +331,7 @@ def _system_property_args(cfg: AlluxioJvmConfig, logger_type: str) -> List[str]:
         ("alluxio.conf.dir", conf_dir),
         ("alluxio.logs.dir", logs_dir),
         ("alluxio.user.logs.dir", os.path.join(logs_dir, "user")),
+        ("java.io.tmpdir", os.path.abspath(cfg.tmp_dir or "")),
         ("log4j.configuration", "file:" + os.path.join(conf_dir, LOG4J_FILE)),
         ("alluxio.logger.type", logger_type),
     ]
@@ -348,6 +364,13 @@ def _command(
             raise AlluxioProcessError("%s must be set" % name)
     if not os.path.isdir(cfg.alluxio_home):
         raise AlluxioProcessError("alluxio_home %s is not a directory" % cfg.alluxio_home)
+    if not cfg.tmp_dir:
+        raise AlluxioProcessError(
+            "tmp_dir must be set (the JVM's java.io.tmpdir, inside the caller's own work area; "
+            "the host's /tmp would collect the native libraries a killed JVM leaves behind)"
+        )
+    if not os.path.isdir(cfg.tmp_dir):
+        raise AlluxioProcessError("tmp_dir %s is not a directory" % cfg.tmp_dir)
     base_env = dict(os.environ if cfg.base_env is None else cfg.base_env)
     java = resolve_java(cfg.java, base_env)
     argv = [java, heap_flag(cfg.heap_size or default_heap)]

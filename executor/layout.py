@@ -33,6 +33,9 @@ class TaskLayout:
     # alluxio.work.dir unless the plan sets it: Alluxio's defaults put the master's metastore and
     # the local root under-storage under ${alluxio.home}, which the JVM's user may not write.
     work_dir: str
+    # The JVMs' java.io.tmpdir: native libraries they unpack (RocksDB's, 12 MB) stay in the
+    # sandbox, which the agent's garbage collection removes, even when a JVM is killed.
+    tmp_dir: str
     ramdisk_dir: Optional[str]
 
     @property
@@ -40,11 +43,17 @@ class TaskLayout:
         return os.path.join(self.conf_dir, SITE_PROPERTIES)
 
 
-def plan_layout(plan: TaskPlan, sandbox: str) -> TaskLayout:
+def plan_layout(plan: TaskPlan, sandbox: str, staged: Optional[Mapping[str, str]] = None) -> TaskLayout:
+    """``staged``: the staged directories (executor/staging.py) by name, ``alluxio`` and ``jdk``,
+    for the homes whose mode is ``staged``."""
     sandbox = os.path.realpath(sandbox)
+    staged = staged or {}
     if plan.alluxio_home_mode == "fetched":
         home = os.path.join(sandbox, plan.alluxio_home)
         origin = "fetched into the sandbox"
+    elif plan.alluxio_home_mode == "staged":
+        home = os.path.join(_staged_dir(staged, "alluxio"), plan.alluxio_home)
+        origin = "inside the staged tarball; check the Alluxio directory name in the plan"
     else:
         home = plan.alluxio_home
         origin = "LOCAL (alluxio.home on this agent)"
@@ -56,6 +65,12 @@ def plan_layout(plan: TaskPlan, sandbox: str) -> TaskLayout:
         if not os.path.isfile(os.path.join(java, "bin", "java")):
             raise LayoutError(
                 "java_home %s (fetched JDK) has no bin/java; check the jdk path in the plan" % java
+            )
+    elif plan.java_home_mode == "staged":
+        java = os.path.join(_staged_dir(staged, "jdk"), plan.java_home)
+        if not os.path.isfile(os.path.join(java, "bin", "java")):
+            raise LayoutError(
+                "java_home %s (staged JDK) has no bin/java; check the jdk path in the plan" % java
             )
     elif plan.java_home:
         java = plan.java_home
@@ -74,8 +89,15 @@ def plan_layout(plan: TaskPlan, sandbox: str) -> TaskLayout:
         conf_dir=os.path.join(sandbox, "conf"),
         logs_dir=os.path.join(sandbox, "logs"),
         work_dir=os.path.join(sandbox, "work"),
+        tmp_dir=os.path.join(sandbox, "tmp"),
         ramdisk_dir=ramdisk_dir,
     )
+
+
+def _staged_dir(staged: Mapping[str, str], name: str) -> str:
+    if name not in staged:
+        raise LayoutError("the %s distribution was not staged before planning the layout" % name)
+    return staged[name]
 
 
 def _inside(path: str, directory: str) -> bool:
@@ -84,10 +106,10 @@ def _inside(path: str, directory: str) -> bool:
 
 
 def create_directories(layout: TaskLayout, run_as: Optional[RunAs]) -> None:
-    """conf (readable by all); logs (+ logs/user for shell JVMs) and work, owned by the JVM's user."""
+    """conf (readable by all); logs (+ logs/user for shell JVMs), work and tmp, owned by the JVM's user."""
     _make_reachable(layout.sandbox)
     os.makedirs(layout.conf_dir, mode=0o755, exist_ok=True)
-    for path in (layout.logs_dir, os.path.join(layout.logs_dir, "user"), layout.work_dir):
+    for path in (layout.logs_dir, os.path.join(layout.logs_dir, "user"), layout.work_dir, layout.tmp_dir):
         os.makedirs(path, mode=0o755, exist_ok=True)
         if run_as is not None:
             os.chown(path, run_as.uid, run_as.gid)

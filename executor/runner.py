@@ -8,13 +8,14 @@ unmounts the ramdisk and removes the slot's state file before the terminal updat
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
 import time
 from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
-from executor import alluxio_process, journal, ramdisk, readiness
+from executor import alluxio_process, cds, journal, ramdisk, readiness, staging
 from executor.artifacts import verify_artifacts
 from executor.layout import TaskLayout, check_access, create_directories, jvm_environment, plan_layout
 from executor.leftovers import (
@@ -112,6 +113,10 @@ class TaskRunner:
         self.kill_steps = []  # type: List[str]
         self._state_file = StateFile(plan.state_dir or default_state_dir(), plan.effective_instance_name)
         self._slot = None  # type: Optional[SlotState]
+        # Staged distributions by name ("alluxio", "jdk"), held in use until cleanup.
+        self.staged = {}  # type: Dict[str, staging.StagedDistribution]
+        self.cds = None  # type: Optional[cds.ArchivePlan]
+        self._graceful_stop = False
 
     # -- control from other threads -------------------------------------------------------------
 
@@ -197,17 +202,24 @@ class TaskRunner:
         self._mark("leftovers", started)
 
         started = time.monotonic()
+        self._stage_distributions()
+        self._mark("stage", started)
+        self._check_kill()
+
+        started = time.monotonic()
         verify_artifacts(self.sandbox, plan.artifacts)
         self._mark("verify", started)
         self._check_kill()
 
         started = time.monotonic()
         self.run_as = resolve_run_as(plan.run_as_user)
-        self.layout = layout = plan_layout(plan, self.sandbox)
+        staged_dirs = {name: dist.directory for name, dist in self.staged.items()}
+        self.layout = layout = plan_layout(plan, self.sandbox, staged_dirs)
         create_directories(layout, self.run_as)
         check_access(layout.alluxio_home, self.run_as)
         check_access(layout.conf_dir, self.run_as)
         check_access(layout.logs_dir, self.run_as, write=True)
+        check_access(layout.tmp_dir, self.run_as, write=True)
         self._mark("layout", started)
 
         started = time.monotonic()
@@ -225,6 +237,17 @@ class TaskRunner:
             self._prepare_journal()
             self._mark("journal", started)
         self._check_kill()
+
+    def _stage_distributions(self) -> None:
+        """Stage the plan's tarballs once per host (shared by every executor on it)."""
+        plan = self.plan
+        for name, dist in (("alluxio", plan.alluxio_dist), ("jdk", plan.jdk_dist)):
+            if dist is None:
+                continue
+            what = "the Alluxio distribution" if name == "alluxio" else "the JDK"
+            self.staged[name] = staging.stage(
+                plan.cache_dir, dist.url, dist.sha256, what=what, abort=self._check_kill
+            )
 
     def site_properties(self, layout: TaskLayout) -> Dict[str, str]:
         plan = self.plan
@@ -296,6 +319,7 @@ class TaskRunner:
             alluxio_home=layout.alluxio_home,
             conf_dir=layout.conf_dir,
             logs_dir=layout.logs_dir,
+            tmp_dir=layout.tmp_dir,
             java=layout.java,
             heap_size="%dMB" % self.plan.heap_size_mb,
             jvm_options=list(self.plan.jvm_options),
@@ -312,7 +336,11 @@ class TaskRunner:
         assert self._slot is not None
         self._check_kill()
         started = time.monotonic()
-        command = self._command_factory(self.plan.role, self._jvm_config(self.layout))
+        config = self._jvm_config(self.layout)
+        self.cds = self._plan_cds(config)
+        if self.cds is not None:
+            config = dataclasses.replace(config, jvm_options=[*self.cds.flags, *config.jvm_options])
+        command = self._command_factory(self.plan.role, config)
         self._mark("command", started)
         started = time.monotonic()
         self.process = ServerProcess.spawn(
@@ -324,7 +352,7 @@ class TaskRunner:
         self._slot.jvm_start = process_start(self.process.pid)
         self._state_file.write(self._slot)
         total = (self._exec_at - self._launched_at) * 1000
-        slow = sum(self.timings.get(k, 0.0) for k in ("verify", "journal"))
+        slow = sum(self.timings.get(k, 0.0) for k in ("stage", "verify", "journal"))
         LOG.info(
             "launch→exec %.1f ms for the %s JVM pid %d (%s); without artifact hashing and journal "
             "format: %.1f ms",
@@ -335,6 +363,26 @@ class TaskRunner:
             total - slow,
         )
         self.timings["launch_to_exec"] = total
+
+    def _plan_cds(self, config: alluxio_process.AlluxioJvmConfig) -> Optional[cds.ArchivePlan]:
+        """Class-data sharing needs jar paths that are the same for every task on the host: only
+        a staged distribution has them (a fetched one lives in each task's own sandbox)."""
+        if self.plan.alluxio_home_mode != "staged" or self.layout is None:
+            return None
+        try:
+            java = alluxio_process.resolve_java(config.java, config.base_env)
+            jars = alluxio_process.server_jars(config.alluxio_home)
+            return cds.plan_archive(
+                self.plan.cache_dir,
+                java,
+                jars,
+                self.plan.role,
+                dump_dir=self.layout.tmp_dir,
+                jvm_options=self.plan.jvm_options,
+            )
+        except (OSError, alluxio_process.AlluxioProcessError) as exc:
+            LOG.warning("starting without class-data sharing: %s", exc)
+            return None
 
     def _probe_host(self) -> str:
         bind = self.plan.alluxio_properties.get("alluxio.%s.bind.host" % self.plan.role, "")
@@ -412,6 +460,11 @@ class TaskRunner:
                 grace,
             )
             code = self.stop_process(grace)
+            # Exited by itself after our SIGTERM (Java's handler exits with 143): its class-data
+            # sharing dump is complete. Not so after SIGKILL, or if it had died before.
+            self._graceful_stop = (
+                "SIGTERM" in self.kill_steps and "SIGKILL" not in self.kill_steps and code >= 0
+            )
         details = {"grace_period_secs": grace}  # type: Dict[str, object]
         if code is not None:
             details["exit_status"] = code
@@ -441,6 +494,9 @@ class TaskRunner:
                 self.stop_process(0.0)
             except Exception as exc:  # keep going: the unmount must still happen
                 problems.append("stopping the JVM: %s" % exc)
+        if self.cds is not None and (self.process is None or self._process_stopped):
+            self.cds.finish(graceful=self._graceful_stop)
+            self.cds = None
         if self.mounted is not None or (self._slot is not None and self._slot.mount_path):
             path = self.mounted or (self._slot.mount_path if self._slot else None)
             try:
@@ -455,6 +511,10 @@ class TaskRunner:
                 self._state_file.remove()
             except OSError as exc:
                 problems.append("removing %s: %s" % (self._state_file.path, exc))
+        if self.process is None or self._process_stopped:
+            # Only once no JVM of ours can still read it may another executor prune it.
+            for dist in self.staged.values():
+                dist.release()
         return problems
 
     # -- reporting helpers --------------------------------------------------------------------
@@ -503,5 +563,6 @@ class ReadinessTimeout(RuntimeError):
 
 
 def split_timings(timings: Mapping[str, float]) -> Tuple[float, float]:
-    """(launch→exec ms, the part spent on artifact hashing and journal formatting)."""
-    return timings.get("launch_to_exec", 0.0), timings.get("verify", 0.0) + timings.get("journal", 0.0)
+    """(launch→exec ms, the part spent on staging, artifact hashing and journal formatting)."""
+    slow = sum(timings.get(k, 0.0) for k in ("stage", "verify", "journal"))
+    return timings.get("launch_to_exec", 0.0), slow

@@ -1,8 +1,9 @@
 """The task plan: what the framework tells one executor to run, carried in ``TaskInfo.data``.
 
-Wire form: ``TaskInfo.data`` is base64 (Mesos ``bytes``) of a UTF-8 JSON object. Version 1 fields:
+Wire form: ``TaskInfo.data`` is base64 (Mesos ``bytes``) of a UTF-8 JSON object. Version 2 fields
+(version 2 added the ``staged`` home modes, ``alluxio_dist``, ``jdk_dist`` and ``cache_dir``):
 
-``version``                 1 (an executor refuses versions it does not know)
+``version``                 2 (an executor refuses versions it does not know)
 ``role``                    ``"master"`` or ``"worker"``
 ``alluxio_properties``      ``{key: value}`` strings, written to ``conf/alluxio-site.properties``.
                             Never framework secrets: keys like ``alluxio.integration.mesos.secret``
@@ -12,12 +13,23 @@ Wire form: ``TaskInfo.data`` is base64 (Mesos ``bytes``) of a UTF-8 JSON object.
                             the sandbox (``filename`` relative to it), checked before anything runs.
 ``alluxio_home_mode``       ``"fetched"``: ``alluxio_home`` is a directory inside the sandbox
                             (the unpacked tarball); ``"local"``: ``alluxio_home`` is an absolute
-                            path on the agent (the old ``alluxio.home`` with jar url ``LOCAL``).
+                            path on the agent (the old ``alluxio.home`` with jar url ``LOCAL``);
+                            ``"staged"``: the executor stages ``alluxio_dist`` once per host under
+                            ``cache_dir`` (executor/staging.py) and ``alluxio_home`` is the
+                            directory inside that tarball.
 ``alluxio_home``            see above
+``alluxio_dist``            ``{"url", "sha256"}`` of the Alluxio tarball when ``alluxio_home_mode``
+                            is ``"staged"``, else null
 ``java_home_mode``          ``"fetched"``: ``java_home`` is the JDK directory inside the sandbox
                             (the old ``jdk.path`` inside the fetched JDK tarball); ``"local"``: the
-                            agent's JDK, ``java_home`` absolute or empty (then ``JAVA_HOME`` or PATH).
+                            agent's JDK, ``java_home`` absolute or empty (then ``JAVA_HOME`` or PATH);
+                            ``"staged"``: like Alluxio's, from ``jdk_dist``, ``java_home`` the JDK
+                            directory inside that tarball.
 ``java_home``               see above
+``jdk_dist``                ``{"url", "sha256"}`` of the JDK tarball when ``java_home_mode`` is
+                            ``"staged"``, else null
+``cache_dir``               absolute directory on the agent holding staged tarballs (shared by
+                            every executor on the host); required with a staged mode, else empty
 ``heap_size_mb``            JVM heap (-Xmx and -Xms)
 ``ramdisk_size_bytes``      worker only, > 0: the tmpfs tier-0 size, exactly
 ``ramdisk_dir``             worker only: absolute mount point, or empty for ``<sandbox>/ramdisk``
@@ -43,9 +55,9 @@ import re
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Dict, List, Optional, Tuple
 
-PLAN_VERSION = 1
+PLAN_VERSION = 2
 ROLES = ("master", "worker")
-HOME_MODES = ("fetched", "local")
+HOME_MODES = ("fetched", "local", "staged")
 
 # Port names per role and the Alluxio 2.x properties for each: the first is written, all are
 # checked against the plan (the 1.x names are aliases Alluxio 2.x still reads). A worker's legacy
@@ -75,6 +87,7 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _INSTANCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _USER_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}\$?$")
 _PROPERTY_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_STAGEABLE_URL = re.compile(r"^(https?|file)://")
 
 
 class TaskPlanError(ValueError):
@@ -91,6 +104,14 @@ class Artifact:
     filename: str
     sha256: str
     url: str = ""
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """A tarball the executor stages once per host (executor/staging.py), named by its sha256."""
+
+    url: str
+    sha256: str
 
 
 @dataclass(frozen=True)
@@ -113,6 +134,9 @@ class TaskPlan:
     instance_name: str = ""
     state_dir: str = ""
     jvm_options: List[str] = field(default_factory=list)
+    alluxio_dist: Optional[Distribution] = None
+    jdk_dist: Optional[Distribution] = None
+    cache_dir: str = ""
     version: int = PLAN_VERSION
 
     def __post_init__(self) -> None:
@@ -143,6 +167,9 @@ class TaskPlan:
             "instance_name": self.instance_name,
             "state_dir": self.state_dir,
             "jvm_options": list(self.jvm_options),
+            "alluxio_dist": _dist_dict(self.alluxio_dist),
+            "jdk_dist": _dist_dict(self.jdk_dist),
+            "cache_dir": self.cache_dir,
         }
 
     def to_json(self) -> str:
@@ -213,12 +240,32 @@ class TaskPlan:
             )
         kwargs = {k: v for k, v in raw.items() if k not in ("artifacts", "version")}
         kwargs["artifacts"] = artifacts
+        for name in ("alluxio_dist", "jdk_dist"):
+            kwargs[name] = _dist_from(name, raw.get(name))
         return cls(version=version, **kwargs)
 
 
 # Derived from the dataclass so a new field cannot be forgotten here.
 _FIELD_NAMES = {f.name for f in fields(TaskPlan)}
 _REQUIRED_FIELDS = {f.name for f in fields(TaskPlan) if f.default is MISSING and f.default_factory is MISSING}
+
+
+def _dist_dict(dist: Optional[Distribution]) -> Optional[Dict[str, str]]:
+    return None if dist is None else {"url": dist.url, "sha256": dist.sha256}
+
+
+def _dist_from(key: str, raw: Any) -> Optional[Distribution]:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise _fail(key, "must be null or an object with url and sha256")
+    extra = sorted(set(raw) - {"url", "sha256"})
+    if extra:
+        raise _fail(key, "unknown key(s) %s" % extra)
+    for name in ("url", "sha256"):
+        if name not in raw:
+            raise _fail("%s.%s" % (key, name), "missing")
+    return Distribution(url=raw["url"], sha256=raw["sha256"])
 
 
 def _fail(key: str, problem: str) -> TaskPlanError:
@@ -322,18 +369,39 @@ def _validate_homes(plan: TaskPlan) -> None:
         raise _fail(
             "alluxio_home_mode", "must be one of %s, got %r" % ("|".join(HOME_MODES), plan.alluxio_home_mode)
         )
-    if plan.alluxio_home_mode == "fetched":
+    if plan.alluxio_home_mode in ("fetched", "staged"):
         _check_relative_path("alluxio_home", plan.alluxio_home)
     else:
         _check_absolute_path("alluxio_home", plan.alluxio_home, allow_empty=False)
+    _validate_dist(plan, "alluxio_dist", plan.alluxio_dist, "alluxio_home_mode", plan.alluxio_home_mode)
     if plan.java_home_mode not in HOME_MODES:
         raise _fail(
             "java_home_mode", "must be one of %s, got %r" % ("|".join(HOME_MODES), plan.java_home_mode)
         )
-    if plan.java_home_mode == "fetched":
+    if plan.java_home_mode in ("fetched", "staged"):
         _check_relative_path("java_home", plan.java_home)
     else:
         _check_absolute_path("java_home", plan.java_home, allow_empty=True)
+    _validate_dist(plan, "jdk_dist", plan.jdk_dist, "java_home_mode", plan.java_home_mode)
+    staged = "staged" in (plan.alluxio_home_mode, plan.java_home_mode)
+    _check_absolute_path("cache_dir", plan.cache_dir, allow_empty=not staged)
+    if plan.cache_dir and not staged:
+        raise _fail("cache_dir", "only used with a staged home mode; must be empty")
+
+
+def _validate_dist(plan: TaskPlan, key: str, dist: Any, mode_key: str, mode: str) -> None:
+    if mode != "staged":
+        if dist is not None:
+            raise _fail(key, "only used when %s is 'staged' (it is %r); must be null" % (mode_key, mode))
+        return
+    if not isinstance(dist, Distribution):
+        raise _fail(key, "required when %s is 'staged': an object with url and sha256" % mode_key)
+    if not isinstance(dist.url, str) or not dist.url or any(c.isspace() or c == "\x00" for c in dist.url):
+        raise _fail(key + ".url", "must be a non-empty URL without whitespace, got %r" % (dist.url,))
+    if not (dist.url.startswith("/") or _STAGEABLE_URL.match(dist.url)):
+        raise _fail(key + ".url", "must be an http, https or file URL or an absolute path, got %r" % dist.url)
+    if not isinstance(dist.sha256, str) or not _SHA256.match(dist.sha256):
+        raise _fail(key + ".sha256", "must be 64 lowercase hex digits, got %r" % (dist.sha256,))
 
 
 def _validate_ports(plan: TaskPlan) -> None:

@@ -16,8 +16,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TextIO
 
+from framework.log_output import LogOutput
 from framework.mesos_http import (
     MesosHttpError,
     agent_address,
@@ -248,13 +249,30 @@ def _say(message: str) -> None:
 
 
 def _configure_logging(log_file: pathlib.Path | None, to_stderr: bool) -> None:
-    handlers: list[logging.Handler] = []
+    outputs: list[TextIO] = []
+    owned: list[TextIO] = []
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+        owned.append(open(log_file, "a", encoding="utf-8"))  # noqa: SIM115 - the handler closes it
+        outputs.extend(owned)
     if to_stderr:
-        handlers.append(logging.StreamHandler(sys.stderr))
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, handlers=handlers, force=True)
+        # Python's own stderr writes every line through at once; LogOutput decides when to flush.
+        try:
+            stderr: TextIO = open(sys.stderr.fileno(), "w", encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+            owned.append(stderr)
+        except (OSError, ValueError):  # a stderr without a file descriptor (embedded, tests)
+            stderr = sys.stderr
+        outputs.append(stderr)
+    # Neither the caller's file and line nor thread or process names are in LOG_FORMAT; looking
+    # them up for every record costs more than the rest of a record (the logging HOWTO's
+    # "Optimization" section names these switches).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    handler = LogOutput(outputs, owned)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
 
 
 def _load_spec(conf: pathlib.Path, args: argparse.Namespace) -> ClusterSpec:

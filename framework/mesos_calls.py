@@ -6,18 +6,22 @@ the next one, so 10,000 worker launches cost 10,000 round trips, each status upd
 round trip. This sender writes the queued calls back to back and then reads their answers, which
 the master gives in request order (HTTP/1.1 pipelining; v1 calls are plain POSTs).
 
-A batch is at most `MAX_BATCH_CALLS` calls: their answers (a few hundred bytes each) then fit in
-the socket buffers, so the master never blocks writing answers while this side is still writing
-requests.
+One thread writes batches of at most `MAX_BATCH_CALLS` calls; another reads their answers. Up to
+`MAX_BATCHES_IN_FLIGHT` batches are written ahead of their answers, so the master always has the
+next batch to work on while this side reads, saves and encodes (with one batch at a time the
+master sat idle for every turnaround). Answers are read while requests are written, so neither
+side blocks the other on full socket buffers.
 
-Before a batch goes out, `before_batch` runs. The scheduler saves its state there: one fsync
-covers every status update the batch acknowledges (group commit), and no launch leaves before its
-task record is on disk. A call marked `needs_saved_state` is not sent when that save fails.
+Before a batch goes out, `before_batch(batch)` runs. The scheduler makes sure its state is saved
+there: one fsync covers every status update the batch acknowledges (group commit), and no launch
+leaves before its task record is on disk. A call marked `needs_saved_state` is not sent when that
+save fails.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import json
 import logging
@@ -25,12 +29,13 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 LOG = logging.getLogger("framework.mesos.calls")
 SCHEDULER_PATH = "/api/v1/scheduler"
 MAX_BATCH_CALLS = 128
+MAX_BATCHES_IN_FLIGHT = 2
 RESPONSE_TIMEOUT_SECONDS = 30.0
 _READ_BYTES = 1 << 16
 
@@ -54,6 +59,8 @@ class Call:
     on_failure: Callable[[str], None] | None = None
     on_answer: Callable[[], None] | None = None
     background: bool = False
+    # The submitter's own bookkeeping for `before_batch`, e.g. which of its saves covers the call.
+    state_mark: int = 0
 
     @property
     def kind(self) -> str:
@@ -84,15 +91,29 @@ class _Connection:
         self._head = ("\r\n".join(headers) + "\r\nContent-Length: ").encode("latin-1")
         self._buffer = bytearray()
         self.closed = False
+        self.awaiting = 0  # batches written whose answers are not all read yet (sender's lock)
+        self.failure: str | None = None
 
-    def close(self) -> None:
+    def close(self, failure: str | None = None) -> None:
+        """`failure` explains, to the calls still waiting for answers, why none will come."""
+        if failure and not self.failure:
+            self.failure = failure
+        if self.closed:
+            return
         self.closed = True
+        # shutdown wakes a reader blocked in recv on this socket; close alone would not.
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
         self._sock.close()
 
     def still_open(self) -> bool:
         """False when the master has closed this idle connection (keep-alive timeout): writing
         to it would lose the batch, so the caller reconnects first."""
-        if self.closed or self._buffer:
+        if self.closed:
+            return False
+        if self.awaiting:
+            return True  # answers are due: the reader notices if the master closed it
+        if self._buffer:
             return False
         try:
             readable, _, _ = select.select([self._sock], [], [], 0)
@@ -188,12 +209,13 @@ class _Connection:
 
 
 class CallSender:
-    """Sends calls in submission order from its own thread, pipelined in batches."""
+    """Sends calls in submission order from its own thread, pipelined in batches; a second
+    thread reads the answers."""
 
     def __init__(
         self,
         endpoint: Callable[[], Endpoint | None],
-        before_batch: Callable[[], bool],
+        before_batch: Callable[[Sequence[Call]], bool],
         authorization: str | None = None,
         timeout: float = RESPONSE_TIMEOUT_SECONDS,
     ) -> None:
@@ -205,19 +227,22 @@ class CallSender:
         self._background: collections.deque[Call] = collections.deque()
         self._background_after = 0.0  # monotonic time before which background calls wait
         self._condition = threading.Condition()
-        self._in_flight = 0
+        self._in_flight = 0  # calls taken from the queues and not yet reported
+        self._written: collections.deque[tuple[_Connection, list[Call]] | None] = collections.deque()
         self._stopping = False
         self._connection: _Connection | None = None
         self._thread = threading.Thread(target=self._run, name="mesos-calls", daemon=True)
+        self._reader = threading.Thread(target=self._read_answers, name="mesos-answers", daemon=True)
         self.batches = 0
 
     def start(self) -> None:
+        self._reader.start()
         self._thread.start()
 
     def submit(self, call: Call) -> None:
         with self._condition:
             (self._background if call.background else self._queue).append(call)
-            self._condition.notify()
+            self._condition.notify_all()
 
     def wait_idle(self, timeout: float) -> bool:
         """Whether every submitted call was answered (or failed) within `timeout` seconds."""
@@ -236,8 +261,9 @@ class CallSender:
         with self._condition:
             self._stopping = True
             self._condition.notify_all()
-        if self._thread.is_alive():
-            self._thread.join(self._timeout + 1)
+        for thread in (self._thread, self._reader):
+            if thread.is_alive():
+                thread.join(self._timeout + 1)
 
     # ---- the sending thread ----------------------------------------------------------------
     def defer_background(self, seconds: float) -> None:
@@ -257,7 +283,10 @@ class CallSender:
 
     def _take_batch(self) -> list[Call] | None:
         with self._condition:
-            while not self._queue and not self._background_ready() and not self._stopping:
+            while not self._stopping and (
+                len(self._written) >= MAX_BATCHES_IN_FLIGHT
+                or (not self._queue and not self._background_ready())
+            ):
                 deferred = self._background_after - time.monotonic() if self._background else None
                 self._condition.wait(deferred if deferred is not None and deferred > 0 else None)
             if not self._queue and not self._background:
@@ -266,7 +295,7 @@ class CallSender:
                 leftover = [*self._queue, *self._background]
                 self._queue.clear()
                 self._background.clear()
-                self._in_flight = len(leftover)
+                self._in_flight += len(leftover)
             else:
                 leftover = []
                 batch = []
@@ -274,7 +303,7 @@ class CallSender:
                 for queue in queues:
                     while queue and len(batch) < MAX_BATCH_CALLS:
                         batch.append(queue.popleft())
-                self._in_flight = len(batch)
+                self._in_flight += len(batch)
         if leftover:
             self._finish(leftover, "the framework is stopping")
             return None
@@ -295,14 +324,16 @@ class CallSender:
                 LOG.exception("sending %d call(s) to Mesos failed unexpectedly", len(batch))
                 self._drop_connection()
                 self._finish(batch, "unexpected error while sending")
-        self._drop_connection()
+        with self._condition:
+            self._written.append(None)  # the reader ends after the answers written before this
+            self._condition.notify_all()
 
     def _send(self, batch: list[Call]) -> None:
         endpoint = self._endpoint()
         if endpoint is None:
             self._finish(batch, "not connected to a Mesos master")
             return
-        saved = self._before_batch()
+        saved = self._before_batch(batch)
         if not saved:
             held = [c for c in batch if c.needs_saved_state]
             self._finish(held, "the framework state could not be saved")
@@ -312,29 +343,23 @@ class CallSender:
         bodies = [json.dumps(call.body, separators=(",", ":")).encode("utf-8") for call in batch]
         try:
             connection = self._connect(endpoint)
-            connection.write(bodies)
         except (OSError, CallFailed) as error:
             self._drop_connection()
             self._finish(batch, f"cannot reach the Mesos master at {endpoint.address}: {error}")
             return
+        with self._condition:
+            connection.awaiting += 1
+            self._written.append((connection, batch))
+            self._condition.notify_all()
+        try:
+            connection.write(bodies)
+        except (OSError, CallFailed) as error:
+            # Part of the batch may have reached the master: the reader reports the calls that
+            # get no answer as failed, and none is ever sent again.
+            connection.close(f"cannot reach the Mesos master at {endpoint.address}: {error}")
+            self._connection = None
+            return
         self.batches += 1
-        for index, call in enumerate(batch):
-            try:
-                status, body = connection.read_response()
-            except (OSError, CallFailed, ValueError) as error:
-                self._drop_connection()
-                # Unanswered calls may or may not have been carried out: report, never resend.
-                self._finish(batch[index:], f"no answer from the Mesos master at {endpoint.address}: {error}")
-                return
-            if 200 <= status < 300:
-                self._finish([call], None)
-            else:
-                text = body.decode("utf-8", "replace").strip().split("\n", 1)[0][:300]
-                self._finish([call], f"HTTP {status}: {text}" if text else f"HTTP {status}")
-            if connection.closed and index + 1 < len(batch):
-                self._connection = None
-                self._finish(batch[index + 1 :], "the master closed the connection before answering")
-                return
 
     def _connect(self, endpoint: Endpoint) -> _Connection:
         connection = self._connection
@@ -349,6 +374,52 @@ class CallSender:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+    # ---- the answering thread --------------------------------------------------------------
+    def _read_answers(self) -> None:
+        while True:
+            with self._condition:
+                while not self._written:
+                    self._condition.wait()
+                entry = self._written[0]
+            if entry is None:
+                break
+            connection, batch = entry
+            try:
+                outcomes = self._read_batch(connection, batch)
+            except Exception:
+                LOG.exception("reading the answers to %d call(s) failed unexpectedly", len(batch))
+                connection.close("unexpected error while reading the answers")
+                outcomes = [connection.failure] * len(batch)
+            # The connection counts as idle again before anyone learns of the answers: a call
+            # submitted in reaction must see whether the master closed it meanwhile.
+            with self._condition:
+                self._written.popleft()
+                connection.awaiting -= 1
+                self._condition.notify_all()
+            for call, failure in zip(batch, outcomes, strict=True):
+                self._finish([call], failure)
+
+    def _read_batch(self, connection: _Connection, batch: list[Call]) -> list[str | None]:
+        """Per call: None when the master accepted it, else why not."""
+        address = connection.endpoint.address
+        outcomes: list[str | None] = []
+        for _ in batch:
+            if connection.closed:
+                # Unanswered calls may or may not have been carried out: report, never resend.
+                failure = connection.failure or "the master closed the connection before answering"
+                return outcomes + [failure] * (len(batch) - len(outcomes))
+            try:
+                status, body = connection.read_response()
+            except (OSError, CallFailed, ValueError) as error:
+                connection.close(f"no answer from the Mesos master at {address}: {error}")
+                return outcomes + [connection.failure] * (len(batch) - len(outcomes))
+            if 200 <= status < 300:
+                outcomes.append(None)
+            else:
+                text = body.decode("utf-8", "replace").strip().split("\n", 1)[0][:300]
+                outcomes.append(f"HTTP {status}: {text}" if text else f"HTTP {status}")
+        return outcomes
 
 
 def _report(call: Call, failure: str | None) -> None:

@@ -18,6 +18,7 @@ from pymesos import Scheduler
 
 from framework.mesos_calls import Call, CallSender, Endpoint
 from framework.scheduler_core import (
+    OFFERS_PER_SLICE,
     Action,
     Decline,
     Kill,
@@ -31,9 +32,6 @@ from framework.state_store import StateStore
 
 LOG = logging.getLogger("framework.mesos")
 FRAMEWORK_REMOVED = "Framework has been removed"
-# One OFFERS event can carry an offer per agent (10,000 and more). Deciding on them in slices lets
-# the first launches go out while the rest are still being decided.
-OFFERS_PER_SLICE = 500
 # Acknowledgements wait while launches are in flight, at most this long: well below the 10 s after
 # which an agent sends an unacknowledged status update again.
 ACKS_DEFERRED_AT_MOST_SECONDS = 5.0
@@ -51,6 +49,11 @@ class AlluxioScheduler(Scheduler):
         self._launches_pending = 0
         self._launch_wave = 0
         self._launch_wave_started = 0.0
+        # Every submitted call gets a mark; `_saved_mark` is the last mark whose state is on disk,
+        # so the call sender takes the lock to save only when a batch needs a newer state.
+        self._marks_lock = threading.Lock()
+        self._last_mark = 0
+        self._saved_mark = 0
 
     def endpoint(self) -> Endpoint | None:
         """The master and stream pymesos is subscribed to now (None while it is not)."""
@@ -139,33 +142,51 @@ class AlluxioScheduler(Scheduler):
     # ---- plumbing --------------------------------------------------------------------------
     def handle(self, event: Callable[[], list[Action]]) -> None:
         """Run one event under the lock; never let an exception reach pymesos's IO thread
-        (it would end the driver)."""
+        (it would end the driver). Kept offers the event made usable are then decided slice by
+        slice, with the lock released in between so that the call sender can save and send."""
+        more = self._handle_once(event)
+        while more:
+            more = self._handle_once(self.core.use_held_offers)
+
+    def _handle_once(self, event: Callable[[], list[Action]]) -> bool:
         with self.lock:
             try:
                 actions = event()
             except Exception:
                 LOG.exception("the scheduler failed to handle an event")
-                return
+                return False
             self._execute(actions)
+            if any(isinstance(action, Launch) for action in actions):
+                # Write-ahead for the launches, here rather than in the call sender, which would
+                # otherwise wait for this lock while the next slice of offers is decided.
+                self.save_state()
+            return self.core.held_offers_ready()
 
     def save_state(self) -> bool:
+        """Save what changed (under `lock`)."""
         core = self.core
-        if not core.dirty and not core.dirty_tasks:
-            return True
-        try:
-            if core.dirty:
-                self.store.save(core.state)
-            else:
-                self.store.save_tasks(core.state, core.dirty_tasks)
-        except OSError:
-            LOG.exception("cannot save the framework state to %s", self.store.state_path)
-            return False
-        core.dirty = False
-        core.dirty_tasks.clear()
+        with self._marks_lock:
+            covered = self._last_mark  # every call marked so far changed the state before now
+        if core.dirty or core.dirty_tasks or core.new_worker_hosts:
+            try:
+                if core.dirty:
+                    self.store.save(core.state)
+                else:
+                    self.store.save_tasks(core.state, core.dirty_tasks, core.new_worker_hosts)
+            except OSError:
+                LOG.exception("cannot save the framework state to %s", self.store.state_path)
+                return False
+            core.dirty = False
+            core.dirty_tasks.clear()
+            core.new_worker_hosts.clear()
+        self._saved_mark = max(self._saved_mark, covered)
         return True
 
-    def save_state_locked(self) -> bool:
-        """The call sender's `before_batch`."""
+    def before_batch(self, batch: Sequence[Call]) -> bool:
+        """The call sender's `before_batch`: the state the batch's calls depend on is on disk."""
+        needed = max((call.state_mark for call in batch if call.needs_saved_state), default=0)
+        if needed <= self._saved_mark:
+            return True
         with self.lock:
             return self.save_state()
 
@@ -209,7 +230,10 @@ class AlluxioScheduler(Scheduler):
                 LOG.warning("Mesos call %s not sent: %s", body.get("type"), reason)
             return
         body = {"type": body["type"], "framework_id": {"value": framework_id}, **body}
-        calls.submit(Call(body, needs_saved_state, on_failure, on_answer, background))
+        with self._marks_lock:
+            self._last_mark += 1
+            mark = self._last_mark
+        calls.submit(Call(body, needs_saved_state, on_failure, on_answer, background, mark))
 
     def _submit_launch(self, action: Launch) -> None:
         with self._launch_lock:

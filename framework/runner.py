@@ -187,7 +187,7 @@ class FrameworkProcess:
         scheduler.driver = driver
         calls = CallSender(
             scheduler.endpoint,
-            scheduler.save_state_locked,
+            scheduler.before_batch,
             basic_authorization(self.spec.principal, secret),
         )
         scheduler.calls = calls

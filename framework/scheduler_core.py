@@ -23,6 +23,7 @@ Rules it enforces:
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -52,6 +53,9 @@ TERMINAL_STATES = frozenset(
         "TASK_UNKNOWN",
     }
 )
+# Offers are decided this many at a time, so that the first launches reach Mesos while the rest
+# of a big batch of offers (one per agent on a 10,000-agent cluster) is still being decided.
+OFFERS_PER_SLICE = 500
 KILL_FOR_UPDATE = "update"
 KILL_FOR_REMOVAL = "removal"
 
@@ -148,9 +152,11 @@ class SchedulerCore:
         self.connected = False
         self.reconciled = False
         self.teardown = False
-        # dirty: save a snapshot; dirty_tasks: only these records changed (journaled).
+        # dirty: save a snapshot; dirty_tasks and new_worker_hosts: only these task records changed
+        # or were added, only these hosts were added (journaled).
         self.dirty = False
         self.dirty_tasks: set[str] = set()
+        self.new_worker_hosts: list[str] = []
         self.declines = DeclineLog()
         self.history: deque[str] = deque(maxlen=100)
         # Debug counters for the status endpoint (benchmarks divide CPU time by offers).
@@ -227,7 +233,7 @@ class SchedulerCore:
     def _add_worker_host(self, host: str) -> None:
         self.state.worker_hosts.append(host)
         self._worker_host_set.add(host)
-        self.dirty = True
+        self.new_worker_hosts.append(host)
 
     def _drop_worker_host(self, host: str) -> None:
         self.state.worker_hosts.remove(host)
@@ -370,13 +376,15 @@ class SchedulerCore:
         return all(t is not None for t in masters) and not self.masters_ready()
 
     def _held_offers(self, now: float) -> list[Action]:
-        """Use the kept offers for workers once the masters are ready; give them back when the
-        masters stop starting (a master failed) or after `hold_offers` seconds."""
+        """Use the kept offers for workers once the masters are ready (one slice per call; see
+        `held_offers_ready`); give them back when the masters stop starting (a master failed) or
+        after `hold_offers` seconds."""
         if not self._held:
             return []
-        if self.reconciled and not self.teardown and self._workers_may_start():
-            views = list(self._held.values())
-            self._held.clear()
+        if self._held_offers_usable():
+            views = [
+                self._held.pop(offer_id) for offer_id in list(itertools.islice(self._held, OFFERS_PER_SLICE))
+            ]
             placement = _Placement(views)
             self._place_workers(placement, now)
             return self._settle(placement, views, now)
@@ -385,6 +393,16 @@ class SchedulerCore:
             self._held.clear()
             return [Decline(ids, self.timing.decline_not_ready)]
         return []
+
+    def _held_offers_usable(self) -> bool:
+        return self.reconciled and not self.teardown and self._workers_may_start()
+
+    def held_offers_ready(self) -> bool:
+        """Kept offers are waiting to be decided: call `use_held_offers` (again)."""
+        return bool(self._held) and self._held_offers_usable()
+
+    def use_held_offers(self) -> list[Action]:
+        return self._held_offers(self.clock())
 
     def on_rescinded(self, offer_id: str) -> None:
         if self._held.pop(offer_id, None) is not None:
@@ -497,7 +515,7 @@ class SchedulerCore:
                 state_since=now,
             )
         )
-        self.dirty = True
+        self.dirty_tasks.add(task_id)
         self.counters["launches"] += 1
         self.declines.forget_agent(view.agent_id)
         self._note(f"launching {self.spec.task_name(role)} {task_id} on {view.describe()}")

@@ -111,6 +111,7 @@ class Key:
     BACKOFF_INITIAL = "alluxio.integration.mesos.relaunch.backoff.initial"
     BACKOFF_MAX = "alluxio.integration.mesos.relaunch.backoff.max"
     RUN_AS_USER = "alluxio.integration.mesos.run.as.user"
+    CACHE_DIR = "alluxio.integration.mesos.cache.dir"
     # Alluxio properties the framework reads (and passes on)
     ALLUXIO_HOME = "alluxio.home"
     MASTER_HOSTNAME = "alluxio.master.hostname"
@@ -259,6 +260,7 @@ class ClusterSpec(BaseModel):
     executor_url: str = Field(alias=Key.EXECUTOR_URL)
     executor_sha256: str = Field(alias=Key.EXECUTOR_SHA256)
     executor_python: str = Field("python3", alias=Key.EXECUTOR_PYTHON)
+    cache_dir: str = Field("/var/lib/alluxio-mesos/cache", alias=Key.CACHE_DIR)
     # resources
     master_cpus: float = Field(1.0, alias=Key.MASTER_CPU)
     master_mem_bytes: int = Field(1024 * MB, alias=Key.MASTER_MEM)
@@ -438,6 +440,9 @@ class ClusterSpec(BaseModel):
         journal = pathlib.PurePosixPath(self.journal_folder)
         if not journal.is_absolute() or ".." in journal.parts:
             yield Key.JOURNAL_FOLDER, f"{self.journal_folder!r} must be an absolute local path"
+        cache = pathlib.PurePosixPath(self.cache_dir)
+        if not cache.is_absolute() or ".." in cache.parts or "\x00" in self.cache_dir:
+            yield Key.CACHE_DIR, f"{self.cache_dir!r} must be an absolute local path"
         for key, why in FRAMEWORK_MANAGED_KEYS.items():
             if key in self.properties:
                 yield key, f"is managed by the framework ({why}); remove it"
@@ -633,6 +638,8 @@ KEY_HELP: dict[str, str] = {
     Key.EXECUTOR_URL: "the executor bundle (alluxio-mesos-executor.pyz) URL",
     Key.EXECUTOR_SHA256: "its sha256, checked before it runs",
     Key.EXECUTOR_PYTHON: "the Python 3.9+ the agents run the executor with",
+    Key.CACHE_DIR: "directory on each agent where executors unpack the Alluxio (and JDK) tarball once "
+    "per host, by sha256, and share it (versions unused for 7 days are pruned)",
     Key.MASTER_CPU: "cpus per Alluxio master",
     Key.MASTER_MEM: "memory per master (the JVM heap is 75% of it)",
     Key.WORKER_CPU: "cpus per Alluxio worker",

@@ -25,7 +25,7 @@ import os
 import pathlib
 import secrets
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
@@ -191,23 +191,26 @@ class StateStore:
         self._journal_lines = 0
         self.journal_path.unlink(missing_ok=True)  # its lines name an older generation anyway
 
-    def save_tasks(self, state: PersistedState, task_ids: Iterable[str]) -> None:
-        """Persist changes to these tasks' records only: O(changed), one fsync. Falls back to a
-        snapshot when there is none yet or the journal has grown as large as the state."""
+    def save_tasks(
+        self, state: PersistedState, task_ids: Iterable[str], worker_hosts: Sequence[str] = ()
+    ) -> None:
+        """Persist these tasks' records (changed or new) and these new worker hosts only:
+        O(changed), one fsync. Falls back to a snapshot when there is none yet or the journal has
+        grown as large as the state. Removing a task or a host always takes a snapshot."""
         self._require_lock()
         records = [state.tasks[t] for t in sorted(task_ids) if t in state.tasks]
-        if not records:
+        if not records and not worker_hosts:
             return
-        if state.generation == 0 or self._journal_lines + len(records) > max(
-            JOURNAL_MIN_LINES, len(state.tasks)
+        if state.generation == 0 or self._journal_lines + len(records) + len(worker_hosts) > max(
+            JOURNAL_MIN_LINES, len(state.tasks) + len(state.worker_hosts)
         ):
             self.save(state)
             return
-        text = "".join(
-            json.dumps({"generation": state.generation, "task": r.model_dump(mode="json")}) + "\n"
-            for r in records
+        lines = [json.dumps({"generation": state.generation, "worker_host": host}) for host in worker_hosts]
+        lines.extend(
+            json.dumps({"generation": state.generation, "task": r.model_dump(mode="json")}) for r in records
         )
-        data = text.encode("utf-8")
+        data = ("\n".join(lines) + "\n").encode("utf-8")
         created = not self.journal_path.exists()
         try:
             fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -223,7 +226,7 @@ class StateStore:
             # A torn line would hide every line after it: the next save writes a snapshot.
             self._journal_lines = JOURNAL_FORCE_SNAPSHOT
             raise
-        self._journal_lines += len(records)
+        self._journal_lines += len(lines)
 
     def write_runtime(self, info: dict[str, Any]) -> None:
         self._require_lock()
@@ -254,21 +257,35 @@ def read_state(directory: pathlib.Path) -> PersistedState | None:
 
 
 def _replay_journal(path: pathlib.Path, state: PersistedState) -> None:
-    """Apply the task records journaled after the snapshot `state` was read from."""
+    """Apply the task records and worker hosts journaled after the snapshot `state` was read
+    from. Within one generation tasks and hosts are only added or changed: removals always
+    write a new snapshot, which starts a new generation."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return
+    known_hosts = set(state.worker_hosts)
     for line in text.splitlines(keepends=True):
         if not line.endswith("\n"):
             break  # torn by a crash while appending: never acknowledged
         try:
             entry = json.loads(line)
-            record = TaskRecord.model_validate(entry["task"])
+            if "worker_host" in entry:
+                host = entry["worker_host"]
+                if not isinstance(host, str) or not host:
+                    break
+                record = None
+            else:
+                record = TaskRecord.model_validate(entry["task"])
         except (ValueError, KeyError, TypeError, ValidationError):
             break
-        if entry.get("generation") == state.generation and record.task_id in state.tasks:
+        if entry.get("generation") != state.generation:
+            continue
+        if record is not None:
             state.tasks[record.task_id] = record
+        elif host not in known_hosts:
+            state.worker_hosts.append(host)
+            known_hosts.add(host)
 
 
 def read_runtime(directory: pathlib.Path) -> dict[str, Any] | None:

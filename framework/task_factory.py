@@ -18,8 +18,9 @@ import shlex
 from collections.abc import Sequence
 from typing import Any
 
+from executor.staging import can_stage
 from executor.task_plan import Artifact as PlanArtifact
-from executor.task_plan import TaskPlan
+from executor.task_plan import Distribution, TaskPlan
 from framework.mesos_resources import Resources
 from framework.offer_matching import ResourceNeeds
 from framework.spec import LOCAL, Artifact, ClusterSpec, Key, Role
@@ -30,6 +31,9 @@ CLUSTER_LABEL = "alluxio-mesos/cluster"
 # The agent must let the executor finish its own kill sequence (grace, unmount, report) first.
 EXECUTOR_SHUTDOWN_MARGIN_SECONDS = 15.0
 _ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".tar", ".zip")
+# What the executor can unpack while downloading (executor/staging.py); anything else (a zip, an
+# hdfs:// URL) is left to the agent's fetcher, into each task's sandbox.
+_STAGED_SUFFIXES = tuple(s for s in _ARCHIVE_SUFFIXES if s != ".zip")
 WORKER_PROPERTY_PREFIX = "alluxio.worker."
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -48,6 +52,11 @@ def unpacked_directory(artifact: Artifact) -> str:
             name = name[: -len(suffix)]
             break
     return name.removesuffix("-bin")
+
+
+def is_staged(artifact: Artifact) -> bool:
+    """Whether executors stage this tarball once per host instead of the fetcher per task."""
+    return can_stage(artifact.url) and artifact.filename.endswith(_STAGED_SUFFIXES)
 
 
 class TaskFactory:
@@ -85,17 +94,22 @@ class TaskFactory:
 
     def _host_independent_plan(self, role: Role, master_hosts: Sequence[str]) -> TaskPlan:
         spec = self.spec
+        alluxio = self._distribution(spec.alluxio_url, spec.alluxio_sha256)
+        jdk = self._distribution(spec.jdk_url, spec.jdk_sha256)
         return TaskPlan(
             role=role.value,
             alluxio_properties=self._properties(role, master_hosts),
             artifacts=[
                 PlanArtifact(filename=a.filename, sha256=a.sha256, url=a.url)
-                for a in [spec.executor_artifact(), *spec.artifacts()]
+                for a in [spec.executor_artifact(), *self._fetched_artifacts()]
             ],
-            alluxio_home_mode="local" if spec.alluxio_url == LOCAL else "fetched",
+            alluxio_home_mode=_home_mode(spec.alluxio_url, alluxio),
             alluxio_home=spec.alluxio_home if spec.alluxio_url == LOCAL else self._alluxio_dir(),
-            java_home_mode="local" if spec.jdk_url == LOCAL else "fetched",
+            alluxio_dist=alluxio,
+            java_home_mode=_home_mode(spec.jdk_url, jdk),
             java_home="" if spec.jdk_url == LOCAL else str(spec.jdk_path),
+            jdk_dist=jdk,
+            cache_dir=spec.cache_dir if alluxio or jdk else "",
             heap_size_mb=spec.heap_mb(role),
             ports=self._plan_ports(role),
             ramdisk_size_bytes=spec.ramdisk_bytes if role is Role.WORKER else 0,
@@ -118,6 +132,15 @@ class TaskFactory:
             )
             self._templates[key] = template
         return template
+
+    def _distribution(self, url: str, sha256: str | None) -> Distribution | None:
+        if url == LOCAL or sha256 is None or not is_staged(Artifact(url=url, sha256=sha256)):
+            return None
+        return Distribution(url=url, sha256=sha256)
+
+    def _fetched_artifacts(self) -> list[Artifact]:
+        """The spec's tarballs the agent's fetcher still downloads into every sandbox."""
+        return [a for a in self.spec.artifacts() if not is_staged(a)]
 
     def _alluxio_dir(self) -> str:
         if self.spec.alluxio_path:
@@ -164,7 +187,7 @@ class TaskFactory:
     def _uris(self) -> list[dict[str, Any]]:
         bundle = self.spec.executor_artifact()
         uris: list[dict[str, Any]] = [{"value": bundle.url, "executable": True, "extract": False}]
-        uris.extend({"value": a.url, "extract": True} for a in self.spec.artifacts())
+        uris.extend({"value": a.url, "extract": True} for a in self._fetched_artifacts())
         return uris
 
     def _command_info(self) -> dict[str, Any]:
@@ -295,6 +318,12 @@ class _PlanTemplate:
             before_host, between, after_slug = self._pieces
             text = before_host + json.dumps(hostname)[1:-1] + between + slug(hostname) + after_slug
         return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def _home_mode(url: str, staged: Distribution | None) -> str:
+    if url == LOCAL:
+        return "local"
+    return "fetched" if staged is None else "staged"
 
 
 def _canonical_json(document: dict[str, Any]) -> str:

@@ -52,10 +52,13 @@ class AlluxioShell:
         if not (conf / "log4j.properties").is_file():
             conf.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(self.home / "conf" / "log4j.properties", conf / "log4j.properties")
+        tmp_dir = self.work_dir / "tmp"  # java.io.tmpdir, removed with the work dir
+        tmp_dir.mkdir(parents=True, exist_ok=True)
         cfg = alluxio_process.AlluxioJvmConfig(
             alluxio_home=str(self.home),
             conf_dir=str(conf),
             logs_dir=str(self.work_dir / "logs"),
+            tmp_dir=str(tmp_dir),
             heap_size="256MB",
             properties={
                 "alluxio.master.hostname": self.master_hostname,

@@ -86,6 +86,7 @@ class Deployment:
             Key.BACKOFF_MAX: "10secs",
             Key.READINESS_TIMEOUT: "3mins",
             Key.JOURNAL_FOLDER: str(shared / f"{name}-journal"),
+            Key.CACHE_DIR: str(shared / f"{name}-cache"),  # the hosts' staged tarballs
             "alluxio.master.mount.table.root.ufs": str(underfs),
             **(extra or {}),
         }

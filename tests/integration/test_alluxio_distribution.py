@@ -218,11 +218,14 @@ def cluster(alluxio_home: Path, tmp_path: Path) -> Iterator[Cluster]:
         "alluxio.user.file.writetype.default": "CACHE_THROUGH",
     }
     (tmp_path / "ufs").mkdir()
+    jvm_tmp = tmp_path / "jvm-tmp"  # java.io.tmpdir: RocksDB's native library lands here, not in /tmp
+    jvm_tmp.mkdir()
     (conf_dir / "alluxio-site.properties").write_text("".join(f"{k}={v}\n" for k, v in site.items()))
     cfg = alluxio_process.AlluxioJvmConfig(
         alluxio_home=str(alluxio_home),
         conf_dir=str(conf_dir),
         logs_dir=str(tmp_path / "logs"),
+        tmp_dir=str(jvm_tmp),
         heap_size="512MB",
     )
     c = Cluster(root=tmp_path, cfg=cfg, ports=ports, ramdisk_dir=ramdisk_dir)
@@ -236,6 +239,13 @@ def cluster(alluxio_home: Path, tmp_path: Path) -> Iterator[Cluster]:
         for pid in _processes_mentioning(str(tmp_path)):
             os.kill(pid, signal.SIGKILL)
         ramdisk.unmount_ramdisk(str(ramdisk_dir))
+
+
+def _mapped_files(pid: int, name_part: str) -> set[str]:
+    """Files mapped into a process whose name contains `name_part` (its loaded native libraries)."""
+    with open(f"/proc/{pid}/maps", encoding="utf-8", errors="replace") as maps:
+        paths = {line.split(None, 5)[5].strip() for line in maps if len(line.split(None, 5)) == 6}
+    return {p for p in paths if name_part in os.path.basename(p)}
 
 
 def _master_info(c: Cluster) -> dict[str, object] | None:
@@ -260,6 +270,11 @@ def test_master_and_worker_serve_files_from_a_tmpfs(cluster: Cluster, tmp_path: 
     assert (tmp_path / "journal").is_dir()
 
     master_ready_s = c.start("master", alluxio_process.master_command(c.cfg), c.ports["master_rpc"])
+    # The master's RocksDB metastore unpacked its native library into the JVM's java.io.tmpdir
+    # (the test's own dir), not into the host's /tmp where a killed JVM would leave it behind.
+    rocksdb = _mapped_files(c.processes["master"].pid, "librocksdbjni")
+    assert rocksdb, "the master has not loaded RocksDB's native library"
+    assert all(path.startswith(c.cfg.tmp_dir + os.sep) for path in rocksdb), rocksdb
 
     mounted = ramdisk.mount_ramdisk(str(c.ramdisk_dir), RAMDISK_BYTES)
     assert mounted.size_bytes == RAMDISK_BYTES
@@ -282,7 +297,9 @@ def test_master_and_worker_serve_files_from_a_tmpfs(cluster: Cluster, tmp_path: 
     assert live[0][0] == "127.0.0.1", report
     assert "64.00MB" in live[0], report
 
-    # Every port the JVMs listen on is one this test chose: no fixed default port is used.
+    # Every port the JVMs listen on is one this test chose: no fixed default port is used. The
+    # ports are set only in the site file, so this also shows Alluxio reads its site file with the
+    # conf dir at the END of the classpath (where class-data sharing needs it).
     assert _listening_ports(c.processes["master"].pid) <= set(c.ports.values())
     assert _listening_ports(c.processes["worker"].pid) <= set(c.ports.values())
 

@@ -4,6 +4,7 @@ once, worker ramdisk registered with the master, kill sequence, relaunch, JVM de
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -18,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from executor import alluxio_process, ramdisk
+from executor import alluxio_process, ramdisk, staging
 from executor.leftovers import process_start
 from executor.runner import TaskRunner
 from executor.status import TaskUpdate
-from executor.task_plan import Artifact, TaskPlan
+from executor.task_plan import Artifact, Distribution, TaskPlan
 
 pytestmark = pytest.mark.integration
 
@@ -177,8 +178,12 @@ def test_alluxio_master_and_worker_lifecycle(root: Path) -> None:
     assert "size=32768k" in mount.super_options
 
     # The worker registered with the master and offers exactly its ramdisk.
+    (root / "shell-tmp").mkdir()
     cfg = alluxio_process.AlluxioJvmConfig(
-        alluxio_home=home, conf_dir=str(root / "worker-1" / "conf"), logs_dir=str(root / "shell-logs")
+        alluxio_home=home,
+        conf_dir=str(root / "worker-1" / "conf"),
+        logs_dir=str(root / "shell-logs"),
+        tmp_dir=str(root / "shell-tmp"),
     )
     command = alluxio_process.fsadmin_command(cfg, ["report", "capacity"])
     report = ""
@@ -217,3 +222,108 @@ def test_alluxio_master_and_worker_lifecycle(root: Path) -> None:
     assert "--- last lines of logs/master.log ---" in failed.message
     assert process_start(jvm) is None
     assert not (root / "state" / "alluxio-master.json").exists()
+
+
+def _mapped_files(pid: int, name_part: str) -> set[str]:
+    with open(f"/proc/{pid}/maps", encoding="utf-8", errors="replace") as maps:
+        paths = {line.split(None, 5)[5].strip() for line in maps if len(line.split(None, 5)) == 6}
+    return {p for p in paths if name_part in os.path.basename(p)}
+
+
+def test_a_staged_distribution_is_unpacked_once_and_shared(root: Path) -> None:
+    """Master and worker on one host stage the tarball once into the cache dir and run from it."""
+    source = tarball()
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    cache = root / "staged" / "cache"
+    staged = {
+        "alluxio_home_mode": "staged",
+        "alluxio_dist": Distribution(url=source.as_uri(), sha256=digest),
+        "cache_dir": str(cache),
+    }
+    master_port = free_port()
+    top = source.name.removesuffix("-bin.tar.gz")
+    plan = master_plan(root / "staged", "fetched", top, [], master_port)  # made staged below
+    master = Server("staged-master", dataclasses.replace(plan, **staged), root / "staged" / "master")
+    worker_plan = TaskPlan(
+        role="worker",
+        alluxio_properties={
+            "alluxio.master.hostname": "localhost",
+            "alluxio.master.rpc.port": str(master_port),
+            "alluxio.worker.hostname": "localhost",
+        },
+        artifacts=[],
+        alluxio_home=top,
+        java_home_mode="local",
+        java_home="",
+        heap_size_mb=256,
+        ports={"rpc": free_port(), "web": free_port()},
+        ramdisk_size_bytes=RAMDISK_BYTES,
+        state_dir=str(root / "staged" / "state"),
+        instance_name="staged-worker",
+        readiness_timeout_secs=READY_TIMEOUT,
+        **staged,  # type: ignore[arg-type]
+    )
+    # Started together: the second waits on the first one's lock, then reuses its directory.
+    worker = Server("staged-worker", worker_plan, root / "staged" / "worker")
+    second: Server | None = None
+    try:
+        master.wait_running()
+        worker.wait_running()
+        home = cache / "dist" / digest / top
+        assert sorted(os.listdir(cache / "dist")) == [digest, f"{digest}.lock"]
+        assert sorted([master.runner.staged["alluxio"].reused, worker.runner.staged["alluxio"].reused]) == [
+            False,
+            True,
+        ]
+        for server in (master, worker):
+            assert server.runner.process is not None
+            cmdline = Path(f"/proc/{server.runner.process.pid}/cmdline").read_bytes().split(b"\0")
+            assert f"-Dalluxio.home={home}".encode() in cmdline
+            assert not any(p.is_dir() for p in server.sandbox.glob("alluxio-*"))  # no copy per task
+        # RocksDB's native library: in the master's sandbox, not in the host's /tmp.
+        rocksdb = _mapped_files(master.runner.process.pid, "librocksdbjni")  # type: ignore[union-attr]
+        assert rocksdb, "the master has not loaded RocksDB's native library"
+        assert all(p.startswith(str(master.sandbox / "tmp") + "/") for p in rocksdb), rocksdb
+
+        # Class-data sharing: the first worker dumps its classes when it stops gracefully...
+        assert worker.runner.cds is not None
+        dump_flag = worker.runner.cds.flags
+        assert dump_flag[0].startswith("-XX:ArchiveClassesAtExit="), dump_flag
+        stop_started = time.monotonic()
+        assert worker.kill().state == "TASK_KILLED"
+        stop_with_dump = time.monotonic() - stop_started
+        assert "SIGKILL" not in worker.runner.kill_steps
+        archives = sorted((cache / "cds").glob("*.jsa"))
+        assert len(archives) == 1, archives
+        assert not list((worker.sandbox / "tmp").glob("cds-*"))  # the dump was moved into the cache
+
+        # ... and the next worker maps that archive (-Xshare:on: it would not start without it).
+        again = dataclasses.replace(
+            worker_plan,
+            ports={"rpc": free_port(), "web": free_port()},
+            instance_name="staged-worker-2",
+            jvm_options=["-Xshare:on"],
+        )
+        second = Server("staged-worker-2", again, root / "staged" / "worker-2")
+        second.wait_running()
+        assert second.runner.cds is not None
+        assert second.runner.cds.flags == [f"-XX:SharedArchiveFile={archives[0]}"]
+        assert _mapped_files(second.runner.process.pid, archives[0].name) == {str(archives[0])}  # type: ignore[union-attr]
+        stop_started = time.monotonic()
+        assert second.kill().state == "TASK_KILLED"
+        stop_without_dump = time.monotonic() - stop_started
+        print(
+            f"\nworker exec->ready: {worker.runner.timings['exec_to_ready']:.0f} ms dumping (first start), "
+            f"{second.runner.timings['exec_to_ready']:.0f} ms with the archive; graceful stop "
+            f"{stop_with_dump:.2f} s with the dump, {stop_without_dump:.2f} s without"
+        )
+        stop_started = time.monotonic()
+        assert master.kill().state == "TASK_KILLED"
+        print(f"master graceful stop with its dump: {time.monotonic() - stop_started:.2f} s")
+        assert len(list((cache / "cds").glob("*.jsa"))) == 2  # the master's archive too
+    finally:
+        for server in (worker, master, second):
+            if server is not None and server.thread.is_alive():
+                server.kill()
+    # Nothing holds the version any more: a prune (of everything, whatever its age) may take it.
+    assert staging.prune(str(cache), keep="0" * 64, max_age_secs=-1) == [str(cache / "dist" / digest)]

@@ -461,7 +461,7 @@ def test_worker_lifecycle_over_the_executor_api(rig: Rig) -> None:
 def test_bad_plan_fails_the_task_with_a_reason(rig: Rig) -> None:
     agent = rig.agent()
     proc, _ = rig.start_executor(agent, "bad-1")
-    rig.launch(agent, "bad-1", base64.b64encode(b'{"version": 1, "role": "proxy"}').decode())
+    rig.launch(agent, "bad-1", base64.b64encode(b'{"version": 2, "role": "proxy"}').decode())
     failed = agent.wait_for("TASK_FAILED")
     assert _exit_code(proc) == 1
     assert failed["reason"] == "REASON_TASK_INVALID"

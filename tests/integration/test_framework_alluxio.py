@@ -78,6 +78,7 @@ def test_alluxio_lifecycle_on_a_real_agent(world: pathlib.Path) -> None:
         Key.WORKER_DATA_PORT: str(ports["wdata"]),
         Key.WORKER_WEB_PORT: str(ports["wweb"]),
         Key.JOURNAL_FOLDER: str(world / "journal"),
+        Key.CACHE_DIR: str(world / "cache"),  # the staged tarball, removed with the world
         "alluxio.master.mount.table.root.ufs": str(world / "underfs"),
     }
     (world / "underfs").mkdir(mode=0o777)

@@ -36,6 +36,7 @@ class RecordingMaster:
         self.answers: dict[str, Answer] = {}
         self.observe: Callable[[dict[str, Any]], Any] | None = None
         self.connections = 0
+        self.connections_closed = threading.Semaphore(0)  # released as each connection ends
         self.close_after: int | None = None  # drop the connection without answering call N (1-based)
         self._lock = threading.Lock()
         master = self
@@ -88,7 +89,12 @@ class RecordingMaster:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(http.server.ThreadingHTTPServer):
+            def shutdown_request(self, request: Any) -> None:
+                super().shutdown_request(request)
+                master.connections_closed.release()
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.address = f"127.0.0.1:{self.server.server_address[1]}"
 

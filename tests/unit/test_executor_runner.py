@@ -10,6 +10,7 @@ import shutil
 import signal
 import stat
 import subprocess
+import tarfile
 import tempfile
 import threading
 import time
@@ -20,12 +21,12 @@ from typing import Any
 
 import pytest
 
-from executor import ramdisk
+from executor import cds, ramdisk, staging
 from executor.alluxio_process import AlluxioJvmConfig, JavaCommand
 from executor.process_group import group_members
 from executor.runner import TaskRunner
 from executor.status import TaskUpdate
-from executor.task_plan import Artifact, TaskPlan
+from executor.task_plan import Artifact, Distribution, TaskPlan
 
 RAMDISK_BYTES = 4 << 20
 
@@ -41,16 +42,22 @@ p.add_argument("--exit-code", type=int, default=0)
 p.add_argument("--ignore-term", action="store_true")
 p.add_argument("--no-listen", action="store_true")
 p.add_argument("--marker", required=True)
+p.add_argument("--dump-at-exit", default=None)  # what -XX:ArchiveClassesAtExit makes a JVM do
 a = p.parse_args()
 def note(text):
     with open(a.marker, "a") as f:
         f.write("%s %.6f\n" % (text, time.time()))
 note("started uid=%d pgid=%d" % (os.getuid(), os.getpgid(0)))
 subprocess.Popen(["sleep", "1000"])  # a grandchild in the same process group
+def dump(complete):
+    if a.dump_at_exit:
+        with open(a.dump_at_exit, "wb") as f:
+            f.write(b"\xa8\xab\x0b\xf0 a dynamic archive" if complete else b"\xa8\xab\x0b\xf0 a dyn")
 if a.ignore_term:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    dump(False)  # then SIGKILLed in the middle of writing it
 else:
-    signal.signal(signal.SIGTERM, lambda *_: (note("SIGTERM"), os._exit(0)))
+    signal.signal(signal.SIGTERM, lambda *_: (note("SIGTERM"), dump(True), os._exit(143)))
 print("fake server starting on port %d" % a.port, flush=True)
 time.sleep(a.listen_after)
 def serve(s):
@@ -130,6 +137,9 @@ class World:
                 return JavaCommand(["/usr/bin/python3", "-I", str(self.root / "fake_format.py"), site], env)
             port = self._port_from_site(cfg.conf_dir, purpose)
             argv = ["/usr/bin/python3", "-I", str(self.root / "fake_server.py"), "--port", port]
+            for option in cfg.jvm_options:
+                if option.startswith("-XX:ArchiveClassesAtExit="):
+                    argv += ["--dump-at-exit", option.split("=", 1)[1]]
             return JavaCommand([*argv, "--marker", str(self.marker), *server_args], env)
 
         return make
@@ -354,6 +364,111 @@ def test_artifact_mismatch_fails_before_anything_starts(world: World) -> None:
     assert hashlib.sha256(b"tampered").hexdigest() in final.message
     assert world.marker_lines() == []  # the server never started
     assert not (world.sandbox / "ramdisk").exists()
+
+
+def _staged_plan(world: World, sha: str | None = None) -> TaskPlan:
+    """The fake distribution as a tarball the runner stages into <root>/cache, as for a URL."""
+    tarball = world.root / "alluxio-fake-bin.tar.gz"
+    jars = world.root / "alluxio-home" / "assembly" / "server"
+    jars.mkdir(parents=True, exist_ok=True)
+    (jars / "alluxio-fake-server.jar").write_bytes(b"PK")
+    (jars.parent / "server.classpath").write_text("alluxio-fake-server.jar\n")
+    with tarfile.open(tarball, "w:gz") as archive:
+        archive.add(world.root / "alluxio-home", arcname="alluxio-fake")
+    digest = hashlib.sha256(tarball.read_bytes()).hexdigest()
+    return world.plan(
+        alluxio_home_mode="staged",
+        alluxio_home="alluxio-fake",
+        alluxio_dist=Distribution(url=tarball.as_uri(), sha256=sha or digest),
+        cache_dir=str(world.root / "cache"),
+    )
+
+
+def test_a_staged_distribution_is_used_and_released_after_the_server_stops(world: World) -> None:
+    plan = _staged_plan(world)
+    assert plan.alluxio_dist is not None
+    staged_dir = world.root / "cache" / "dist" / plan.alluxio_dist.sha256
+    runner = world.runner(plan)
+    held: list[bool] = []
+
+    def watch() -> None:
+        deadline = time.monotonic() + 30
+        while "TASK_RUNNING" not in world.states() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # In use while the server runs: another executor's prune cannot take it.
+        held.append(staging.prune(str(world.root / "cache"), keep="0" * 64, max_age_secs=-1) == [])
+        runner.request_kill(2.0)
+
+    threading.Thread(target=watch, daemon=True).start()
+    final = runner.run()
+    assert final.state == "TASK_KILLED", final.message
+    assert held == [True]
+    assert runner.layout is not None
+    assert runner.layout.alluxio_home == str(staged_dir / "alluxio-fake")
+    assert (world.sandbox / "conf" / "log4j.properties").read_text() == "log4j.rootLogger=INFO\n"
+    assert runner.timings["stage"] > 0
+    # Released once the server is gone: now an (aged) version can be pruned.
+    assert staging.prune(str(world.root / "cache"), keep="0" * 64, max_age_secs=-1) == [str(staged_dir)]
+
+
+@pytest.mark.parametrize("graceful", [True, False])
+def test_a_class_data_sharing_archive_is_kept_only_after_a_graceful_stop(
+    world: World, graceful: bool
+) -> None:
+    plan = _staged_plan(world)
+    cds_dir = world.root / "cache" / "cds"
+    first = world.runner(plan, *([] if graceful else ["--ignore-term"]))
+    kill_when_running(first, world, grace=1.0, checks=[])
+    assert first.run().state == "TASK_KILLED"
+    assert ("SIGKILL" in first.kill_steps) is not graceful
+    archives = list(cds_dir.glob("*.jsa"))
+    assert not list((world.sandbox / "tmp").glob("cds-*"))  # the dump never stays in the sandbox
+    if not graceful:
+        assert archives == []  # a partial dump is never used
+        return
+    assert len(archives) == 1
+    assert archives[0].read_bytes().startswith(cds.DYNAMIC_ARCHIVE_MAGIC)
+    world.updates.clear()
+    second = world.runner(plan)
+    options: list[list[str]] = []
+    make = second._command_factory
+
+    def recording(purpose: str, cfg: AlluxioJvmConfig) -> JavaCommand:
+        options.append(list(cfg.jvm_options))
+        return make(purpose, cfg)
+
+    second._command_factory = recording
+    kill_when_running(second, world, grace=1.0, checks=[])
+    assert second.run().state == "TASK_KILLED"
+    assert options == [[f"-XX:SharedArchiveFile={archives[0]}"]]  # maps it, dumps nothing
+    assert list(cds_dir.glob("*.jsa")) == archives
+
+
+def test_a_staged_distribution_with_the_wrong_sha256_fails_before_anything_starts(world: World) -> None:
+    wrong = "0" * 64
+    final = world.runner(_staged_plan(world, sha=wrong)).run()
+    assert world.states() == ["TASK_STARTING", "TASK_FAILED"]
+    assert f"but the plan expects {wrong}" in final.message
+    assert "could not start the Alluxio worker: the Alluxio distribution from file://" in final.message
+    assert world.marker_lines() == []  # the server never started
+    assert not (world.sandbox / "ramdisk").exists()
+    assert os.listdir(world.root / "cache" / "dist") == []
+
+
+def test_the_jvm_tmp_dir_is_in_the_sandbox_and_writable_by_the_server_user(world: World) -> None:
+    seen: list[str] = []
+
+    def factory(purpose: str, cfg: AlluxioJvmConfig) -> JavaCommand:
+        seen.append(cfg.tmp_dir or "")
+        return world.factory()(purpose, cfg)
+
+    runner = world.runner(world.plan())
+    runner._command_factory = factory
+    kill_when_running(runner, world, grace=2.0, checks=[])
+    assert runner.run().state == "TASK_KILLED"
+    tmp = world.sandbox / "tmp"
+    assert seen == [str(tmp)]
+    assert tmp.stat().st_uid == 65534  # the JVM's user (nobody) owns it
 
 
 def test_kill_before_start_reports_killed_without_starting(world: World) -> None:

@@ -10,14 +10,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from executor.task_plan import Artifact, TaskPlan, TaskPlanError
+from executor.task_plan import Artifact, Distribution, TaskPlan, TaskPlanError
 
 SHA = "a" * 64
 
 
 def worker_fields(**overrides: Any) -> dict[str, Any]:
     fields: dict[str, Any] = {
-        "version": 1,
+        "version": 2,
         "role": "worker",
         "alluxio_properties": {"alluxio.master.hostname": "m1"},
         "artifacts": [{"filename": "alluxio-2.9.6-bin.tar.gz", "sha256": SHA, "url": "http://h/a.tgz"}],
@@ -29,6 +29,18 @@ def worker_fields(**overrides: Any) -> dict[str, Any]:
         "ports": {"rpc": 29998, "data": 29999, "web": 30000},
         "ramdisk_size_bytes": 64 << 20,
     }
+    fields.update(overrides)
+    return fields
+
+
+def staged_fields(**overrides: Any) -> dict[str, Any]:
+    """A worker whose Alluxio the executor stages once per host under cache_dir."""
+    fields = worker_fields(
+        artifacts=[],
+        alluxio_home_mode="staged",
+        alluxio_dist={"url": "http://h/alluxio-2.9.6-bin.tar.gz", "sha256": SHA},
+        cache_dir="/var/lib/alluxio-mesos/cache",
+    )
     fields.update(overrides)
     return fields
 
@@ -59,6 +71,22 @@ def test_worker_plan_round_trips_through_task_data() -> None:
     assert again.effective_instance_name == "alluxio-worker"
 
 
+def test_staged_plan_round_trips() -> None:
+    plan = decode(
+        staged_fields(
+            java_home_mode="staged",
+            java_home="jdk-17",
+            jdk_dist={"url": "file:///srv/jdk-17.tar.gz", "sha256": "b" * 64},
+        )
+    )
+    assert plan.alluxio_dist == Distribution("http://h/alluxio-2.9.6-bin.tar.gz", SHA)
+    assert plan.jdk_dist == Distribution("file:///srv/jdk-17.tar.gz", "b" * 64)
+    assert plan.cache_dir == "/var/lib/alluxio-mesos/cache"
+    again = TaskPlan.from_task_data(plan.to_task_data())
+    assert again == plan
+    assert json.loads(plan.to_json())["jdk_dist"] == {"url": "file:///srv/jdk-17.tar.gz", "sha256": "b" * 64}
+
+
 def test_to_json_is_canonical() -> None:
     a = decode(worker_fields(alluxio_properties={"b": "2", "a": "1"}))
     b = decode(worker_fields(alluxio_properties={"a": "1", "b": "2"}))
@@ -77,7 +105,41 @@ def test_master_plan_defaults() -> None:
 @pytest.mark.parametrize(
     ("fields", "fragment"),
     [
-        (worker_fields(version=2), "key 'version': this executor understands version 1, got 2"),
+        (worker_fields(version=1), "key 'version': this executor understands version 2, got 1"),
+        (
+            worker_fields(alluxio_home_mode="staged"),
+            "key 'alluxio_dist': required when alluxio_home_mode is 'staged'",
+        ),
+        (
+            worker_fields(alluxio_dist={"url": "http://h/a.tgz", "sha256": SHA}),
+            "key 'alluxio_dist': only used when alluxio_home_mode is 'staged'",
+        ),
+        (
+            staged_fields(alluxio_dist={"url": "hdfs://nn/a.tgz", "sha256": SHA}),
+            "key 'alluxio_dist.url': must be an http, https or file URL or an absolute path",
+        ),
+        (
+            staged_fields(alluxio_dist={"url": "http://h/a b.tgz", "sha256": SHA}),
+            "key 'alluxio_dist.url': must be a non-empty URL without whitespace",
+        ),
+        (
+            staged_fields(alluxio_dist={"url": "http://h/a.tgz", "sha256": "A" * 64}),
+            "key 'alluxio_dist.sha256': must be 64 lowercase hex digits",
+        ),
+        (staged_fields(alluxio_dist={"url": "http://h/a.tgz"}), "key 'alluxio_dist.sha256': missing"),
+        (
+            staged_fields(alluxio_dist={"url": "/a.tgz", "sha256": SHA, "size": 1}),
+            "key 'alluxio_dist': unknown key(s) ['size']",
+        ),
+        (staged_fields(alluxio_dist="http://h/a.tgz"), "key 'alluxio_dist': must be null or an object"),
+        (staged_fields(cache_dir=""), "key 'cache_dir': must be an absolute path"),
+        (staged_fields(cache_dir="var/cache"), "key 'cache_dir': must be an absolute path"),
+        (worker_fields(cache_dir="/var/cache"), "key 'cache_dir': only used with a staged home mode"),
+        (staged_fields(alluxio_home="../x"), "key 'alluxio_home': must stay inside"),
+        (
+            staged_fields(java_home_mode="staged", java_home="jdk"),
+            "key 'jdk_dist': required when java_home_mode is 'staged'",
+        ),
         (worker_fields(role="proxy"), "key 'role': must be one of master|worker, got 'proxy'"),
         (worker_fields(colour="blue"), "unknown key(s) 'colour'"),
         (

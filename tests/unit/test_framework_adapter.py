@@ -7,14 +7,15 @@ from __future__ import annotations
 import logging
 import pathlib
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from framework.mesos_calls import CallSender
-from framework.mesos_scheduler import OFFERS_PER_SLICE, AlluxioScheduler
-from framework.scheduler_core import SchedulerCore
+from framework.mesos_calls import Call, CallSender
+from framework.mesos_scheduler import AlluxioScheduler
+from framework.scheduler_core import OFFERS_PER_SLICE, SchedulerCore
 from framework.state_store import StateStore, read_state
 from tests.unit.recording_master import Answer, RecordingMaster, recording_master
 from tests.unit.test_framework_core import FakeClock
@@ -58,7 +59,7 @@ def scheduler(store: StateStore, master: RecordingMaster) -> Iterator[AlluxioSch
     core = SchedulerCore(spec, store.load(), FakeClock())
     adapter = AlluxioScheduler(core, store, on_fatal=lambda message: None)
     adapter.driver = Driver(master)
-    adapter.calls = CallSender(adapter.endpoint, adapter.save_state_locked)
+    adapter.calls = CallSender(adapter.endpoint, adapter.before_batch)
     adapter.calls.start()
     try:
         adapter.registered(adapter.driver, {"value": FRAMEWORK_ID}, {"hostname": "m", "port": 5050})
@@ -200,3 +201,76 @@ def test_an_error_event_is_fatal(store: StateStore) -> None:
     adapter = AlluxioScheduler(core, store, on_fatal=messages.append)
     adapter.error(None, "Framework has been removed")
     assert messages == ["Framework has been removed"]
+
+
+class SubmittedCalls:
+    """Stands in for the call sender: keeps what the scheduler submits."""
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+
+    def submit(self, call: Call) -> None:
+        self.calls.append(call)
+
+    def defer_background(self, seconds: float) -> None:
+        pass
+
+    def release_background(self) -> None:
+        pass
+
+
+def _returns_within(seconds: float, function: Callable[[], bool]) -> bool | None:
+    """What `function` returned, or None if it was still running after `seconds`."""
+    result: list[bool] = []
+    thread = threading.Thread(target=lambda: result.append(function()), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return result[0] if result else None
+
+
+def test_a_batch_waits_for_the_scheduler_lock_only_when_its_state_is_not_saved_yet(
+    store: StateStore, master: RecordingMaster
+) -> None:
+    core = SchedulerCore(make_spec(), store.load(), FakeClock())
+    adapter = AlluxioScheduler(core, store, on_fatal=lambda message: None)
+    adapter.driver = Driver(master)
+    submitted = SubmittedCalls()
+    adapter.calls = submitted  # type: ignore[assignment]
+    adapter.registered(adapter.driver, {"value": FRAMEWORK_ID}, {"hostname": "m", "port": 5050})
+    adapter.resourceOffers(adapter.driver, [offer("host-1")])
+    (accept,) = [c for c in submitted.calls if c.kind == "ACCEPT"]
+    (task_id,) = core.state.tasks
+    saved = read_state(store.directory)
+    assert saved is not None
+    assert task_id in saved.tasks  # saved together with the decision
+
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_lock() -> None:
+        with adapter.lock:
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold_the_lock, daemon=True)
+    try:
+        adapter.statusUpdate(
+            adapter.driver,
+            {
+                "task_id": {"value": task_id},
+                "agent_id": {"value": "S1"},
+                "state": "TASK_RUNNING",
+                "uuid": "dQ==",
+            },
+        )
+        (ack,) = [c for c in submitted.calls if c.kind == "ACKNOWLEDGE"]
+        holder.start()
+        assert held.wait(5)
+        assert _returns_within(2, lambda: adapter.before_batch([accept])) is True
+        assert _returns_within(0.5, lambda: adapter.before_batch([ack])) is None  # must save first
+    finally:
+        release.set()
+        holder.join(5)
+    assert _returns_within(5, lambda: adapter.before_batch([ack])) is True
+    saved = read_state(store.directory)
+    assert saved is not None
+    assert saved.tasks[task_id].state == "TASK_RUNNING"

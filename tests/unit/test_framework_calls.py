@@ -38,7 +38,9 @@ class Outcomes:
         return Call({"type": kind, "n": number}, needs_saved_state, failed, answered)
 
 
-def sender_for(master: RecordingMaster, before_batch=lambda: True, secret: str | None = None) -> CallSender:  # type: ignore[no-untyped-def]
+def sender_for(
+    master: RecordingMaster, before_batch=lambda _batch: True, secret: str | None = None
+) -> CallSender:  # type: ignore[no-untyped-def]
     sender = CallSender(
         lambda: Endpoint(master.address, "stream-1"), before_batch, basic_authorization("alluxio", secret)
     )
@@ -51,7 +53,7 @@ def test_calls_arrive_in_order_pipelined_on_one_connection_with_the_stream_heade
 ) -> None:
     outcomes = Outcomes()
     gate = threading.Event()
-    sender = sender_for(master, before_batch=lambda: gate.wait(10))
+    sender = sender_for(master, before_batch=lambda _batch: gate.wait(10))
     try:
         for number in range(300):
             sender.submit(outcomes.call(number))
@@ -123,7 +125,7 @@ def test_unanswered_calls_fail_and_are_never_resent(master: RecordingMaster) -> 
     master.close_after = 2  # the master takes call 2 and drops the connection without answering
     outcomes = Outcomes()
     gate = threading.Event()
-    sender = sender_for(master, before_batch=lambda: gate.wait(10))
+    sender = sender_for(master, before_batch=lambda _batch: gate.wait(10))
     try:
         for number in range(1, 5):
             sender.submit(outcomes.call(number))
@@ -141,7 +143,7 @@ def test_unanswered_calls_fail_and_are_never_resent(master: RecordingMaster) -> 
 
 def test_calls_needing_saved_state_are_held_back_when_the_save_fails(master: RecordingMaster) -> None:
     outcomes = Outcomes()
-    sender = sender_for(master, before_batch=lambda: False)
+    sender = sender_for(master, before_batch=lambda _batch: False)
     try:
         sender.submit(outcomes.call(1, "ACKNOWLEDGE", needs_saved_state=True))
         sender.submit(outcomes.call(2, "DECLINE"))
@@ -154,7 +156,7 @@ def test_calls_needing_saved_state_are_held_back_when_the_save_fails(master: Rec
 
 def test_without_a_subscription_calls_fail_at_once() -> None:
     outcomes = Outcomes()
-    sender = CallSender(lambda: None, lambda: True)
+    sender = CallSender(lambda: None, lambda _batch: True)
     sender.start()
     try:
         sender.submit(outcomes.call(1))
@@ -166,7 +168,7 @@ def test_without_a_subscription_calls_fail_at_once() -> None:
 
 def test_an_unreachable_master_fails_the_batch_with_its_address() -> None:
     outcomes = Outcomes()
-    sender = CallSender(lambda: Endpoint("127.0.0.1:9", "s"), lambda: True, timeout=2)
+    sender = CallSender(lambda: Endpoint("127.0.0.1:9", "s"), lambda _batch: True, timeout=2)
     sender.start()
     try:
         sender.submit(outcomes.call(1))
@@ -185,6 +187,7 @@ def test_a_connection_the_master_closed_while_idle_is_replaced_before_writing(
     try:
         sender.submit(outcomes.call(1, "REVIVE"))
         assert sender.wait_idle(10)
+        assert master.connections_closed.acquire(timeout=10)  # the master's side is gone
         sender.submit(outcomes.call(2))
         assert sender.wait_idle(10)
     finally:
@@ -204,7 +207,7 @@ def test_stop_sends_what_is_queued_first(master: RecordingMaster) -> None:
 
 
 def test_background_calls_wait_behind_every_other_queued_call(master: RecordingMaster) -> None:
-    sender = CallSender(lambda: Endpoint(master.address, "stream-1"), lambda: True)
+    sender = CallSender(lambda: Endpoint(master.address, "stream-1"), lambda _batch: True)
     sender.submit(Call({"type": "ACKNOWLEDGE", "n": 1}, background=True))
     sender.submit(Call({"type": "ACCEPT", "n": 2}))
     sender.submit(Call({"type": "ACKNOWLEDGE", "n": 3}, background=True))
@@ -237,3 +240,50 @@ def test_deferred_background_calls_wait_for_the_release_or_the_deadline(master: 
         assert [call["n"] for call in master.calls()] == [2, 1, 3]
     finally:
         sender.stop()
+
+
+def test_the_next_batch_goes_out_before_the_answers_to_the_last(master: RecordingMaster) -> None:
+    """The master holds its answer to the first call until the sender is preparing a second
+    batch: a sender that waits for answers before writing more would never get there."""
+    second_batch = threading.Event()
+    batches: list[int] = []
+
+    def before_batch(batch: object) -> bool:
+        batches.append(len(batch))  # type: ignore[arg-type]
+        if len(batches) == 2:
+            second_batch.set()
+        return True
+
+    master.observe = lambda call: second_batch.wait(5) if call["n"] == 0 else None
+    outcomes = Outcomes()
+    sender = sender_for(master, before_batch=before_batch)
+    try:
+        for number in range(MAX_BATCH_CALLS + 10):
+            sender.submit(outcomes.call(number))
+        assert sender.wait_idle(10)
+    finally:
+        sender.stop()
+    assert master.received[0].observed is True
+    assert outcomes.answered == list(range(MAX_BATCH_CALLS + 10))
+    assert {r.connection for r in master.received} == {1}
+
+
+def test_a_failed_write_fails_the_calls_written_ahead_too(master: RecordingMaster) -> None:
+    """The master drops the connection while a second batch is in flight: every unanswered call
+    of both batches is reported failed, and none is sent again."""
+    master.close_after = 3
+    outcomes = Outcomes()
+    gate = threading.Event()
+    sender = sender_for(master, before_batch=lambda _batch: gate.wait(10))
+    try:
+        for number in range(MAX_BATCH_CALLS + 50):
+            sender.submit(outcomes.call(number))
+        gate.set()
+        assert sender.wait_idle(10)
+    finally:
+        sender.stop()
+    received = [call["n"] for call in master.calls()]
+    assert received == list(range(len(received)))  # in order, none twice
+    assert outcomes.answered == [0, 1]
+    assert set(outcomes.failed) == set(range(2, MAX_BATCH_CALLS + 50))
+    assert all("master" in reason for reason in outcomes.failed.values())

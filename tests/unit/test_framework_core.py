@@ -13,6 +13,7 @@ import pytest
 from executor.task_plan import TaskPlan
 from framework.scheduler_core import (
     LAUNCHING,
+    OFFERS_PER_SLICE,
     Action,
     Decline,
     Kill,
@@ -331,7 +332,7 @@ def test_a_launch_without_news_is_reconciled() -> None:
     info = launches(cluster.offers("host-1"))[0]
     task_id = info["task_id"]["value"]
     assert cluster.core.state.tasks[task_id].state == LAUNCHING
-    assert cluster.core.dirty, "the record must be saved before the ACCEPT leaves"
+    assert task_id in cluster.core.dirty_tasks, "the record must be saved before the ACCEPT leaves"
     assert not [a for a in cluster.tick(60.0) if isinstance(a, Reconcile)]
     stale = [a for a in cluster.tick(61.0) if isinstance(a, Reconcile)]
     assert stale == [Reconcile(((task_id, info["agent_id"]["value"]),))]
@@ -629,3 +630,23 @@ def test_a_rescinded_or_disconnected_offer_is_never_used() -> None:
     other.offers(*HOSTS)
     other.core.on_disconnected()
     assert held_ids(other) == set()
+
+
+def test_many_kept_offers_are_decided_a_slice_at_a_time() -> None:
+    hosts = [f"host-{i}" for i in range(1, 2 * OFFERS_PER_SLICE + 12)]
+    cluster = Cluster(make_spec())
+    cluster.subscribe()
+    cluster.offers(*hosts)
+    assert not cluster.core.held_offers_ready()  # the master does not answer yet
+    started = cluster.run(cluster.task("master", "host-1"))
+    assert len(launches(started)) == OFFERS_PER_SLICE
+    slices = [started]
+    while cluster.core.held_offers_ready():
+        slices.append(cluster.core.use_held_offers())
+    assert [len(launches(s)) for s in slices] == [
+        OFFERS_PER_SLICE,
+        OFFERS_PER_SLICE,
+        len(hosts) - 1 - 2 * OFFERS_PER_SLICE,
+    ]
+    assert sorted(cluster.states("worker")) == sorted(hosts[1:])
+    assert held_ids(cluster) == set()

@@ -47,6 +47,7 @@ def test_legacy_defaults_are_kept() -> None:
     assert spec.master_count == 1
     assert (spec.principal, spec.secret, spec.role, spec.user) == ("alluxio", None, "*", "")
     assert spec.alluxio_home == "/opt/alluxio"
+    assert spec.cache_dir == "/var/lib/alluxio-mesos/cache"
     assert (spec.master_rpc_port, spec.master_web_port) == (19998, 19999)
     assert (spec.worker_rpc_port, spec.worker_data_port, spec.worker_web_port) == (29998, 29999, 30000)
     assert spec.journal_type is JournalType.EMBEDDED
@@ -169,6 +170,8 @@ def test_startup_defaults_are_set_unless_the_operator_sets_them() -> None:
         ({Key.MASTER_COUNT: "3", Key.MASTER_HOSTNAME: "h1"}, Key.MASTER_HOSTNAME, "single master"),
         ({Key.JOURNAL_TYPE: "ROCKS"}, Key.JOURNAL_TYPE, "EMBEDDED"),
         ({Key.JOURNAL_FOLDER: "journal"}, Key.JOURNAL_FOLDER, "absolute local path"),
+        ({Key.CACHE_DIR: "cache"}, Key.CACHE_DIR, "absolute local path"),
+        ({Key.CACHE_DIR: "/var/lib/../cache"}, Key.CACHE_DIR, "absolute local path"),
         ({Key.WORKER_COUNT: "0"}, Key.WORKER_COUNT, "at least 1"),
         ({Key.WORKER_COUNT: "many"}, Key.WORKER_COUNT, "'all' or a positive number"),
         ({Key.CONSTRAINTS: "rack"}, Key.CONSTRAINTS, "field:value"),

@@ -208,3 +208,36 @@ def test_the_first_save_of_tasks_writes_a_snapshot_not_a_journal(store: StateSto
     restored = read_state(store.directory)
     assert restored is not None
     assert restored.tasks[TASK_ID].state == "TASK_STAGING"
+
+
+def test_new_tasks_and_worker_hosts_are_journaled_in_order_without_a_snapshot(store: StateStore) -> None:
+    state = a_state()
+    store.save(state)
+    snapshot_before = (store.directory / STATE_FILE).read_bytes()
+    added = []
+    for host in ("h3", "h2", "h4"):
+        record = state.tasks[TASK_ID].model_copy(
+            update={"task_id": f"alluxio-worker-{host}-0000", "slot": f"worker@{host}", "hostname": host}
+        )
+        state.tasks[record.task_id] = record
+        state.worker_hosts.append(host)
+        added.append(record.task_id)
+        store.save_tasks(state, [record.task_id], [host])
+    assert (store.directory / STATE_FILE).read_bytes() == snapshot_before
+    restored = read_state(store.directory)
+    assert restored is not None
+    assert restored.worker_hosts == ["h1", "h3", "h2", "h4"]
+    assert sorted(restored.tasks) == sorted([TASK_ID, *added])
+    assert restored.tasks[added[1]].hostname == "h2"
+
+
+def test_a_removed_worker_host_stays_removed_after_a_restart(store: StateStore) -> None:
+    state = a_state()
+    store.save(state)
+    state.worker_hosts.append("h2")
+    store.save_tasks(state, [], ["h2"])
+    state.worker_hosts.remove("h2")
+    store.save(state)  # removals take a snapshot: the journal line above belongs to the old one
+    restored = read_state(store.directory)
+    assert restored is not None
+    assert restored.worker_hosts == ["h1"]

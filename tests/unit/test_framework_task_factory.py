@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from executor.task_plan import TaskPlan
+from executor.task_plan import Distribution, TaskPlan
 from framework.mesos_resources import Resources
 from framework.spec import Artifact, Key, Role
 from framework.task_factory import (
@@ -60,6 +60,7 @@ def test_worker_task_info_carries_executor_kill_policy_labels_and_plan() -> None
     assert info["name"] == "AlluxioWorker"
     assert info["executor"]["executor_id"] == {"value": "t-1"}
     assert "command" not in info, "exactly one of executor or command"
+    # The tarballs are staged by the executor once per host; the fetcher only gets the bundle.
     uris = info["executor"]["command"]["uris"]
     assert uris == [
         {
@@ -67,8 +68,6 @@ def test_worker_task_info_carries_executor_kill_policy_labels_and_plan() -> None
             "executable": True,
             "extract": False,
         },
-        {"value": "http://artifacts.example/dist/alluxio-2.9.6-bin.tar.gz", "extract": True},
-        {"value": "file:///srv/jdk-17.tar.gz", "extract": True},
     ]
     assert info["kill_policy"] == {"grace_period": {"nanoseconds": 30_000_000_000}}
     assert info["executor"]["shutdown_grace_period"] == {"nanoseconds": 45_000_000_000}
@@ -78,19 +77,66 @@ def test_worker_task_info_carries_executor_kill_policy_labels_and_plan() -> None
     assert labels[CONFIG_LABEL] == factory.config_hash(Role.WORKER, MASTERS)
 
     plan = TaskPlan.from_task_data(info["data"])  # validated by the executor's own parser
-    assert plan.alluxio_home_mode == "fetched"
+    assert plan.alluxio_home_mode == "staged"
     assert plan.alluxio_home == "alluxio-2.9.6"
-    assert plan.java_home_mode == "fetched"
+    assert plan.alluxio_dist == Distribution(
+        url="http://artifacts.example/dist/alluxio-2.9.6-bin.tar.gz", sha256=ALLUXIO_SHA
+    )
+    assert plan.java_home_mode == "staged"
     assert plan.java_home == "jdk-17.0.9"
-    assert [a.filename for a in plan.artifacts] == [
-        "alluxio-mesos-executor.pyz",
-        "alluxio-2.9.6-bin.tar.gz",
-        "jdk-17.tar.gz",
-    ]
+    assert plan.jdk_dist == Distribution(url="file:///srv/jdk-17.tar.gz", sha256="c" * 64)
+    assert plan.cache_dir == "/var/lib/alluxio-mesos/cache"
+    assert [a.filename for a in plan.artifacts] == ["alluxio-mesos-executor.pyz"]
     assert plan.run_as_user == "alluxio"
     assert plan.heap_size_mb == 768
     assert plan.ports == {"rpc": 29998, "data": 29999, "web": 30000}
     assert plan.alluxio_properties[Key.MASTER_PORT_LEGACY] == "19998"
+
+
+def test_the_cache_dir_is_the_spec_s() -> None:
+    factory = fetched_spec(**{Key.CACHE_DIR: "/srv/alluxio-cache"})
+    assert factory.plan(Role.MASTER, "host-1", MASTERS).cache_dir == "/srv/alluxio-cache"
+
+
+def test_tarballs_the_executor_cannot_stage_are_left_to_the_fetcher() -> None:
+    factory = fetched_spec(
+        **{
+            Key.ALLUXIO_URL: "hdfs://namenode:8020/dist/alluxio-2.9.6-bin.tar.gz",
+            Key.JDK_URL: "http://artifacts.example/jdk-17.zip",
+        }
+    )
+    uris = worker_info(factory)["executor"]["command"]["uris"]
+    assert uris[1:] == [
+        {"value": "hdfs://namenode:8020/dist/alluxio-2.9.6-bin.tar.gz", "extract": True},
+        {"value": "http://artifacts.example/jdk-17.zip", "extract": True},
+    ]
+    plan = factory.plan(Role.WORKER, "host-2", MASTERS)
+    assert (plan.alluxio_home_mode, plan.java_home_mode) == ("fetched", "fetched")
+    assert (plan.alluxio_dist, plan.jdk_dist, plan.cache_dir) == (None, None, "")
+    assert [a.filename for a in plan.artifacts] == [
+        "alluxio-mesos-executor.pyz",
+        "alluxio-2.9.6-bin.tar.gz",
+        "jdk-17.zip",
+    ]
+
+
+def test_only_the_jdk_can_be_staged_next_to_a_local_alluxio() -> None:
+    factory = TaskFactory(
+        make_spec(
+            **{
+                Key.ALLUXIO_HOME: "/srv/alluxio",
+                Key.JDK_URL: "/srv/dist/jdk-17.tar.gz",
+                Key.JDK_SHA256: "c" * 64,
+                Key.JDK_PATH: "jdk-17.0.9",
+            }
+        ),
+        SALT,
+    )
+    plan = factory.plan(Role.WORKER, "host-2", MASTERS)
+    assert (plan.alluxio_home_mode, plan.alluxio_home, plan.alluxio_dist) == ("local", "/srv/alluxio", None)
+    assert plan.java_home_mode == "staged"
+    assert plan.jdk_dist == Distribution(url="/srv/dist/jdk-17.tar.gz", sha256="c" * 64)
+    assert len(worker_info(factory)["executor"]["command"]["uris"]) == 1
 
 
 def test_the_alluxio_directory_can_be_named() -> None:

@@ -92,8 +92,17 @@ def _negative_duration(message: JsonObject | None, key: str) -> bool:
 
 def _overlapping(first: Resources, second: Resources) -> bool:
     """Ranges or sets claimed twice (Mesos compares quantities before and after merging)."""
+
+    # Only a name with ranges or set items on both sides can lose quantity when merged; a task
+    # with ports next to an executor without any (the common case) needs no merge at all.
+    def countable(resources: Resources) -> set[str]:
+        return {r.name for r in resources if r.type in ("RANGES", "SET")}
+
+    shared = countable(first) & countable(second)
+    if not shared:
+        return False
     combined = first + second
-    for name in {r.name for r in first} | {r.name for r in second}:
+    for name in shared:
         before = ranges_size(first.ranges(name)) + ranges_size(second.ranges(name))
         if before != ranges_size(combined.ranges(name)):
             return True
