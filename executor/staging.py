@@ -134,8 +134,14 @@ def stage(
         try:
             if not os.path.isfile(marker):
                 # flock converts by releasing first, so two executors converting at once cannot
-                # deadlock; one stages, the other then finds the marker.
-                _flock(fd, fcntl.LOCK_EX, abort=abort, on_wait=waiting)
+                # deadlock; one stages, then keeps the version shared while its JVM runs. The
+                # other stops waiting for the exclusive lock when the marker appears.
+                if not _flock(
+                    fd, fcntl.LOCK_EX, abort=abort, on_wait=waiting, give_up=lambda: os.path.isfile(marker)
+                ):
+                    _flock(fd, fcntl.LOCK_SH, abort=abort, on_wait=waiting)
+                    os.utime(marker)
+                    break
                 if not _is_file_at(fd, lock_path):
                     os.close(fd)  # a failed staging removed that lock file meanwhile: start over
                     continue
@@ -238,11 +244,15 @@ def _lock(
 def _flock(
     fd: int,
     mode: int,
+    *,
     blocking: bool = True,
     abort: Optional[Abort] = None,
     on_wait: Optional[Callable[[], None]] = None,
+    give_up: Optional[Callable[[], bool]] = None,
 ) -> bool:
-    """flock, polled so that ``abort`` (a kill) is noticed while another executor holds it."""
+    """flock, polled so that ``abort`` (a kill) is noticed while another executor holds it.
+    False when not blocking and it is held, or when ``give_up()`` says waiting is pointless.
+    A failed conversion leaves the fd without any lock (flock releases before converting)."""
     waited = False
     while True:
         try:
@@ -251,7 +261,7 @@ def _flock(
         except OSError as exc:
             if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
                 raise
-        if not blocking:
+        if not blocking or (give_up is not None and give_up()):
             return False
         if not waited and on_wait is not None:
             on_wait()

@@ -192,6 +192,45 @@ def test_concurrent_executors_stage_exactly_once(tmp_path: Path, tarball: tuple[
     assert marker["url"] == server.url
 
 
+def test_an_executor_waiting_to_stage_uses_what_another_staged_and_keeps_in_use(
+    tmp_path: Path, tarball: tuple[Path, str]
+) -> None:
+    """Two executors both found no marker and both want the lock exclusively. The one that stages
+    then holds the version shared while its JVM runs; the other must take the staged directory,
+    not wait for an exclusive lock it would get only when that JVM stops."""
+    path, sha = tarball
+    cache = tmp_path / "cache"
+    root = cache / "dist"
+    root.mkdir(parents=True)
+    other = os.open(root / f"{sha}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    result: list[staging.StagedDistribution] = []
+    try:
+        fcntl.flock(other, fcntl.LOCK_SH)  # the other executor, also about to stage
+        waiting = threading.Thread(
+            target=lambda: result.append(staging.stage(str(cache), path.as_uri(), sha)), daemon=True
+        )
+        waiting.start()
+        deadline = time.monotonic() + 10
+        while True:  # the other one wins the exclusive lock (the waiting one polls for it)...
+            try:
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                assert time.monotonic() < deadline, "never got the lock exclusively"
+                time.sleep(0.01)
+        (root / sha).mkdir()  # ...stages (here: just its marker)...
+        (root / sha / staging.MARKER).write_text("{}")
+        fcntl.flock(other, fcntl.LOCK_SH)  # ...and its JVM keeps using it
+        waiting.join(10)
+        assert not waiting.is_alive(), "still waiting for an exclusive lock while the version is in use"
+        assert [d.reused for d in result] == [True]
+        assert result[0].directory == str(root / sha)
+    finally:
+        for staged in result:
+            staged.release()
+        os.close(other)
+
+
 @pytest.fixture
 def open_dir() -> Iterator[Path]:
     """A directory everyone may enter (pytest's tmp_path sits below a 0700 directory)."""
