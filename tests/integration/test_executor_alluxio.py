@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -133,6 +134,33 @@ def master_plan(root: Path, home_mode: str, home: str, artifacts: list[Artifact]
     )
 
 
+def worker_plan(
+    state_dir: Path, home: str, master_port: int, instance_name: str, **overrides: Any
+) -> TaskPlan:
+    """A worker using the agent's Java and ``home`` as its Alluxio home (LOCAL unless overridden)."""
+    fields: dict[str, Any] = dict(
+        role="worker",
+        alluxio_properties={
+            "alluxio.master.hostname": "localhost",
+            "alluxio.master.rpc.port": str(master_port),
+            "alluxio.worker.hostname": "localhost",
+        },
+        artifacts=[],
+        alluxio_home_mode="local",
+        alluxio_home=home,
+        java_home_mode="local",
+        java_home="",
+        heap_size_mb=256,
+        ports={"rpc": free_port(), "web": free_port()},
+        ramdisk_size_bytes=RAMDISK_BYTES,
+        state_dir=str(state_dir),
+        instance_name=instance_name,
+        readiness_timeout_secs=READY_TIMEOUT,
+    )
+    fields.update(overrides)
+    return TaskPlan(**fields)
+
+
 def _uid(pid: int) -> int:
     line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith("Uid:"))
     return int(line.split()[1])
@@ -150,27 +178,7 @@ def test_alluxio_master_and_worker_lifecycle(root: Path) -> None:
     home = str(root / "master-1" / top)
 
     worker = Server(
-        "worker-1",
-        TaskPlan(
-            role="worker",
-            alluxio_properties={
-                "alluxio.master.hostname": "localhost",
-                "alluxio.master.rpc.port": str(master_port),
-                "alluxio.worker.hostname": "localhost",
-            },
-            artifacts=[],
-            alluxio_home_mode="local",
-            alluxio_home=home,
-            java_home_mode="local",
-            java_home="",
-            heap_size_mb=256,
-            ports={"rpc": free_port(), "web": free_port()},
-            ramdisk_size_bytes=RAMDISK_BYTES,
-            state_dir=str(root / "state"),
-            instance_name="worker-slot",
-            readiness_timeout_secs=READY_TIMEOUT,
-        ),
-        root / "worker-1",
+        "worker-1", worker_plan(root / "state", home, master_port, "worker-slot"), root / "worker-1"
     )
     worker.wait_running()
     mount = ramdisk.find_mount(str(root / "worker-1" / "ramdisk"))
@@ -244,27 +252,9 @@ def test_a_staged_distribution_is_unpacked_once_and_shared(root: Path) -> None:
     top = source.name.removesuffix("-bin.tar.gz")
     plan = master_plan(root / "staged", "fetched", top, [], master_port)  # made staged below
     master = Server("staged-master", dataclasses.replace(plan, **staged), root / "staged" / "master")
-    worker_plan = TaskPlan(
-        role="worker",
-        alluxio_properties={
-            "alluxio.master.hostname": "localhost",
-            "alluxio.master.rpc.port": str(master_port),
-            "alluxio.worker.hostname": "localhost",
-        },
-        artifacts=[],
-        alluxio_home=top,
-        java_home_mode="local",
-        java_home="",
-        heap_size_mb=256,
-        ports={"rpc": free_port(), "web": free_port()},
-        ramdisk_size_bytes=RAMDISK_BYTES,
-        state_dir=str(root / "staged" / "state"),
-        instance_name="staged-worker",
-        readiness_timeout_secs=READY_TIMEOUT,
-        **staged,  # type: ignore[arg-type]
-    )
+    staged_worker = worker_plan(root / "staged" / "state", top, master_port, "staged-worker", **staged)
     # Started together: the second waits on the first one's lock, then reuses its directory.
-    worker = Server("staged-worker", worker_plan, root / "staged" / "worker")
+    worker = Server("staged-worker", staged_worker, root / "staged" / "worker")
     second: Server | None = None
     try:
         master.wait_running()
@@ -299,7 +289,7 @@ def test_a_staged_distribution_is_unpacked_once_and_shared(root: Path) -> None:
 
         # ... and the next worker maps that archive (-Xshare:on: it would not start without it).
         again = dataclasses.replace(
-            worker_plan,
+            staged_worker,
             ports={"rpc": free_port(), "web": free_port()},
             instance_name="staged-worker-2",
             jvm_options=["-Xshare:on"],

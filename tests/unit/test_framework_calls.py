@@ -154,27 +154,27 @@ def test_calls_needing_saved_state_are_held_back_when_the_save_fails(master: Rec
     assert outcomes.failed == {1: "the framework state could not be saved"}
 
 
-def test_without_a_subscription_calls_fail_at_once() -> None:
+def one_call_through(sender: CallSender) -> Outcomes:
+    """Start `sender`, send it one call, and say what became of it."""
     outcomes = Outcomes()
-    sender = CallSender(lambda: None, lambda _batch: True)
     sender.start()
     try:
         sender.submit(outcomes.call(1))
         assert sender.wait_idle(5)
     finally:
         sender.stop()
+    return outcomes
+
+
+def test_without_a_subscription_calls_fail_at_once() -> None:
+    outcomes = one_call_through(CallSender(lambda: None, lambda _batch: True))
     assert outcomes.failed == {1: "not connected to a Mesos master"}
 
 
 def test_an_unreachable_master_fails_the_batch_with_its_address() -> None:
-    outcomes = Outcomes()
-    sender = CallSender(lambda: Endpoint("127.0.0.1:9", "s"), lambda _batch: True, timeout=2)
-    sender.start()
-    try:
-        sender.submit(outcomes.call(1))
-        assert sender.wait_idle(5)
-    finally:
-        sender.stop()
+    outcomes = one_call_through(
+        CallSender(lambda: Endpoint("127.0.0.1:9", "s"), lambda _batch: True, timeout=2)
+    )
     assert outcomes.failed[1].startswith("cannot reach the Mesos master at 127.0.0.1:9")
 
 
