@@ -8,6 +8,7 @@ import hashlib
 import http.server
 import io
 import json
+import logging
 import os
 import pwd
 import shutil
@@ -195,37 +196,42 @@ def test_concurrent_executors_stage_exactly_once(tmp_path: Path, tarball: tuple[
 def test_an_executor_waiting_to_stage_uses_what_another_staged_and_keeps_in_use(
     tmp_path: Path, tarball: tuple[Path, str]
 ) -> None:
-    """Two executors both found no marker and both want the lock exclusively. The one that stages
-    then holds the version shared while its JVM runs; the other must take the staged directory,
-    not wait for an exclusive lock it would get only when that JVM stops."""
+    """An executor found no marker and waits for the lock exclusively, while another executor
+    holds the version shared (its JVM runs) and the marker appears. The waiting one must take the
+    staged directory, not wait for an exclusive lock it would get only when that JVM stops."""
     path, sha = tarball
     cache = tmp_path / "cache"
     root = cache / "dist"
     root.mkdir(parents=True)
     other = os.open(root / f"{sha}.lock", os.O_RDWR | os.O_CREAT, 0o644)
     result: list[staging.StagedDistribution] = []
+    waits = threading.Event()
+
+    class WaitSeen(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "waiting for" in record.getMessage():
+                waits.set()
+
+    seen = WaitSeen()
+    level = staging.LOG.level
+    staging.LOG.setLevel(logging.INFO)
+    staging.LOG.addHandler(seen)
     try:
-        fcntl.flock(other, fcntl.LOCK_SH)  # the other executor, also about to stage
+        fcntl.flock(other, fcntl.LOCK_SH)  # the other executor's JVM uses this version...
         waiting = threading.Thread(
             target=lambda: result.append(staging.stage(str(cache), path.as_uri(), sha)), daemon=True
         )
         waiting.start()
-        deadline = time.monotonic() + 10
-        while True:  # the other one wins the exclusive lock (the waiting one polls for it)...
-            try:
-                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                assert time.monotonic() < deadline, "never got the lock exclusively"
-                time.sleep(0.01)
-        (root / sha).mkdir()  # ...stages (here: just its marker)...
+        assert waits.wait(10), "the executor never waited for the exclusive lock"
+        (root / sha).mkdir()  # ...which is complete now (staged by the other one)
         (root / sha / staging.MARKER).write_text("{}")
-        fcntl.flock(other, fcntl.LOCK_SH)  # ...and its JVM keeps using it
         waiting.join(10)
         assert not waiting.is_alive(), "still waiting for an exclusive lock while the version is in use"
         assert [d.reused for d in result] == [True]
         assert result[0].directory == str(root / sha)
     finally:
+        staging.LOG.removeHandler(seen)
+        staging.LOG.setLevel(level)
         for staged in result:
             staged.release()
         os.close(other)
