@@ -128,12 +128,34 @@ proxy_get "$pkg_module" "$version.info" "$work/pkg.info"
 proxy_get "$pkg_module" "$version.mod" "$work/pkg.mod"
 commit="$(json_field "$work/pkg.info" Origin.Hash)"
 commit_time="$(json_field "$work/pkg.info" Time)"
-[[ "$commit" =~ ^[0-9a-f]{40}$ ]] || fail \
-  "the proxy's $pkg_module@$version.info has no Origin.Hash, so the language host's commit is unknown" \
-  "use a Go module proxy that records origins (https://proxy.golang.org does)" "curl $GOPROXY/$pkg_module/@v/$version.info"
+[[ -n "$commit_time" ]] || fail "the proxy's $pkg_module@$version.info has no Time" \
+  "retry; if it persists, check the Go module proxy" "curl $GOPROXY/$pkg_module/@v/$version.info"
+pinned_langhost=""
+for entry in "${PULUMI_LANGHOST_PSEUDO_VERSIONS[@]}"; do
+  [[ "${entry%%=*}" == "$PULUMI_VERSION" ]] && pinned_langhost="${entry#*=}"
+done
 # The language host module has no tags of its own: Go addresses it by a pseudo-version of the
 # commit that pkg's tag points to (the same commit the release's language host was built from).
-langhost_version="v3.0.0-$(date -u -d "$commit_time" +%Y%m%d%H%M%S)-${commit:0:12}"
+if [[ "$commit" =~ ^[0-9a-f]{40}$ ]]; then
+  langhost_version="v3.0.0-$(date -u -d "$commit_time" +%Y%m%d%H%M%S)-${commit:0:12}"
+  [[ -z "$pinned_langhost" || "$pinned_langhost" == "$langhost_version" ]] || fail \
+    "the proxy says pkg $version is commit ${commit:0:12} ($langhost_version), but setup/versions.sh pins $pinned_langhost" \
+    "correct PULUMI_LANGHOST_PSEUDO_VERSIONS in setup/versions.sh" "curl $GOPROXY/$pkg_module/@v/$version.info"
+elif [[ -n "$pinned_langhost" ]]; then
+  langhost_version="$pinned_langhost"
+  log "the proxy reports no commit for $pkg_module@$version; using the pinned language host $langhost_version"
+else
+  fail "the proxy's $pkg_module@$version.info has no Origin.Hash, so the language host's commit is unknown" \
+    "add \"$PULUMI_VERSION=v3.0.0-<commit time>-<12 hex of the commit>\" of the pkg/$version tag to PULUMI_LANGHOST_PSEUDO_VERSIONS in setup/versions.sh" \
+    "curl $GOPROXY/$pkg_module/@v/$version.info"
+fi
+# Whichever way it was found, the language host must be the commit of pkg's tag: same commit time.
+proxy_get "$langhost_module" "$langhost_version.info" "$work/langhost.info"
+langhost_time="$(json_field "$work/langhost.info" Time)"
+[[ "$(date -u -d "$langhost_time" +%s)" == "$(date -u -d "$commit_time" +%s)" ]] || fail \
+  "$langhost_module@$langhost_version is from $langhost_time, but $pkg_module@$version is from $commit_time" \
+  "correct PULUMI_LANGHOST_PSEUDO_VERSIONS in setup/versions.sh to the commit of the pkg/$version tag" \
+  "curl $GOPROXY/$langhost_module/@v/$langhost_version.info"
 proxy_get "$langhost_module" "$langhost_version.mod" "$work/langhost.mod"
 log "CLI from $pkg_module@$version, language host from $langhost_module@$langhost_version"
 
