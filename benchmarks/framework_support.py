@@ -213,9 +213,7 @@ def deployment_settings(
         "alluxio.integration.master.resource.mem": "768MB",
         "alluxio.integration.worker.resource.mem": "512MB",
         "alluxio.worker.ramdisk.size": str(RAMDISK_BYTES),
-        # The framework's default: a graceful stop has the time to write the JVMs' class-data
-        # sharing archives (a worker needs ~5 s to stop, plus ~3.5 s for its dump), which later
-        # deployments on the same hosts start from.
+        # The framework's default, spelled out: a worker needs ~4-5 s to stop gracefully.
         "alluxio.integration.mesos.kill.grace.period": "30secs",
         "alluxio.master.journal.folder": str(base / "journal"),
         "alluxio.integration.mesos.cache.dir": str(cache_dir or base / "cache"),

@@ -94,12 +94,17 @@ def _create_system_user(name: str) -> pwd.struct_passwd:
         ) from None
 
 
-def _pdeathsig_preexec() -> Callable[[], None]:
+def _pdeathsig_preexec(idle_priority: bool = False) -> Callable[[], None]:
     # Resolved before fork: the child must not load libraries (other threads may hold locks).
     prctl = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True).prctl
     parent = os.getpid()
+    idle = os.sched_param(0) if idle_priority else None
 
     def preexec() -> None:
+        if idle is not None:
+            # SCHED_IDLE: it runs only on CPU that no other thread wants; the JVM's threads
+            # inherit it. Any user may lower its own priority this way.
+            os.sched_setscheduler(0, os.SCHED_IDLE, idle)
         prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         # The executor may have died between fork and prctl: then nobody would kill us later.
         if os.getppid() != parent:
@@ -136,8 +141,11 @@ class ServerProcess:
         cwd: str,
         output_path: str,
         run_as: Optional[RunAs],
+        *,
+        idle_priority: bool = False,
     ) -> ServerProcess:
-        """Fork and exec; returns once exec succeeded (Popen reports exec failures as OSError)."""
+        """Fork and exec; returns once exec succeeded (Popen reports exec failures as OSError).
+        ``idle_priority`` runs it under SCHED_IDLE (background work that must not slow anyone)."""
         out = os.open(output_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         kwargs = {}  # type: Dict[str, object]
         if run_as is not None:
@@ -153,7 +161,7 @@ class ServerProcess:
                 close_fds=True,
                 start_new_session=True,
                 # Only a pre-resolved prctl runs between fork and exec; no imports, no locks.
-                preexec_fn=_pdeathsig_preexec(),  # noqa: PLW1509
+                preexec_fn=_pdeathsig_preexec(idle_priority),  # noqa: PLW1509
                 **kwargs,  # type: ignore[arg-type]
             )
         except OSError as exc:

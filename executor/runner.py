@@ -87,6 +87,7 @@ class TaskRunner:
         launched_at: Optional[float] = None,
         command_factory: CommandFactory = alluxio_command,
         environ: Optional[Mapping[str, str]] = None,
+        cds_build_after_secs: float = cds.BUILD_AFTER_SECS,
     ) -> None:
         self.task_id = task_id
         self.plan = plan
@@ -116,7 +117,9 @@ class TaskRunner:
         # Staged distributions by name ("alluxio", "jdk"), held in use until cleanup.
         self.staged = {}  # type: Dict[str, staging.StagedDistribution]
         self.cds = None  # type: Optional[cds.ArchivePlan]
-        self._graceful_stop = False
+        self._cds_build_after = cds_build_after_secs
+        self.cds_build = None  # type: Optional[ServerProcess]
+        self._ready_at = 0.0
 
     # -- control from other threads -------------------------------------------------------------
 
@@ -413,7 +416,8 @@ class TaskRunner:
             self._check_kill()
             code = process.wait()
             raise ServerExited(self._exit_message(code, "before answering on port %d" % port), code) from None
-        ready_after = time.monotonic() - self._exec_at
+        self._ready_at = time.monotonic()
+        ready_after = self._ready_at - self._exec_at
         self.timings["exec_to_ready"] = ready_after * 1000
         self.timings["ready_detection_max"] = ready.open_detected_within_secs * 1000
         self.timings["first_answer"] = ready.first_answer_secs * 1000
@@ -447,6 +451,43 @@ class TaskRunner:
                     details={"exit_status": code},
                 )
             self._check_kill()
+            self._tend_cds_build()
+
+    def _tend_cds_build(self) -> None:
+        """Build the host's class-data sharing archive from what this JVM listed, once it has
+        settled, at idle priority; spawned here so that it dies with the executor's main thread."""
+        plan = self.cds
+        if plan is None or self.layout is None:
+            return
+        if self.cds_build is not None:
+            code = self.cds_build.poll()
+            if code is not None:
+                self.cds_build = None
+                plan.build_finished(code)
+            return
+        if not plan.wants_build or time.monotonic() - self._ready_at < self._cds_build_after:
+            return
+        argv = plan.build_command()
+        if argv is None:
+            return
+        output = os.path.join(self.layout.logs_dir, "cds-archive.out")
+        try:
+            self.cds_build = ServerProcess.spawn(
+                argv,
+                self._jvm_config(self.layout).base_env or {},
+                self.sandbox,
+                output,
+                self.run_as,
+                idle_priority=True,
+            )
+        except Exception as exc:
+            LOG.warning("no class-data sharing archive: %s", exc)
+            plan.finish()
+            return
+        LOG.info(
+            "building the class-data sharing archive at idle priority (pid %d, logs/cds-archive.out)",
+            self.cds_build.pid,
+        )
 
     def _kill_sequence(self) -> TaskUpdate:
         self._announce_killing()
@@ -460,11 +501,6 @@ class TaskRunner:
                 grace,
             )
             code = self.stop_process(grace)
-            # Exited by itself after our SIGTERM (Java's handler exits with 143): its class-data
-            # sharing dump is complete. Not so after SIGKILL, or if it had died before.
-            self._graceful_stop = (
-                "SIGTERM" in self.kill_steps and "SIGKILL" not in self.kill_steps and code >= 0
-            )
         details = {"grace_period_secs": grace}  # type: Dict[str, object]
         if code is not None:
             details["exit_status"] = code
@@ -494,8 +530,14 @@ class TaskRunner:
                 self.stop_process(0.0)
             except Exception as exc:  # keep going: the unmount must still happen
                 problems.append("stopping the JVM: %s" % exc)
-        if self.cds is not None and (self.process is None or self._process_stopped):
-            self.cds.finish(graceful=self._graceful_stop)
+        if self.cds_build is not None:
+            try:
+                self.cds_build.stop(0.0, lambda step: None)  # an unfinished archive is worthless
+                self.cds_build = None
+            except Exception as exc:
+                problems.append("stopping the class-data sharing build: %s" % exc)
+        if self.cds is not None and self.cds_build is None:
+            self.cds.finish()
             self.cds = None
         if self.mounted is not None or (self._slot is not None and self._slot.mount_path):
             path = self.mounted or (self._slot.mount_path if self._slot else None)

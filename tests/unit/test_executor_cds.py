@@ -1,4 +1,4 @@
-"""Class-data sharing archives (executor/cds.py): keys, flags, locking and keeping a dump."""
+"""Class-data sharing archives (executor/cds.py): keys, flags, locking, building and keeping one."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 
 from executor import cds
 
-ARCHIVE = cds.DYNAMIC_ARCHIVE_MAGIC + b" the rest of a dynamic archive"
+ARCHIVE = cds.STATIC_ARCHIVE_MAGIC + b" the rest of a static archive"
 
 
 @pytest.fixture
@@ -57,63 +57,180 @@ def test_the_key_changes_with_the_jvm_build_the_jars_and_the_role(
     assert cds.archive_key(str(jdk), jars, "worker") != key
 
 
-def test_the_first_start_dumps_into_the_tmp_dir_and_a_graceful_stop_keeps_the_archive(
+@pytest.fixture
+def plenty_of_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cds, "memory_headroom_bytes", lambda: 8 << 30)
+
+
+def _list_classes(plan: cds.ArchivePlan, text: str) -> None:
+    """What -XX:DumpLoadedClassList makes the JVM do while it runs."""
+    assert plan.class_list is not None
+    Path(plan.class_list).write_text(text)
+
+
+def _build_option(argv: list[str], name: str) -> str:
+    return next(a.split("=", 1)[1] for a in argv if a.startswith(f"-XX:{name}="))
+
+
+@pytest.mark.usefixtures("plenty_of_memory")
+def test_the_first_start_lists_its_classes_and_the_build_from_them_becomes_the_archive(
     tmp_path: Path, jdk: Path, jars: list[str]
 ) -> None:
     cache, dump_dir = tmp_path / "cache", tmp_path / "sandbox-tmp"
     dump_dir.mkdir()
     first = cds.plan_archive(str(cache), str(jdk), jars, "worker", dump_dir=str(dump_dir))
     assert first is not None
-    assert first.dump is not None
-    assert first.flags == [f"-XX:ArchiveClassesAtExit={first.dump}"]
-    assert Path(first.dump).parent == dump_dir
+    assert first.class_list is not None
+    assert first.flags == [f"-XX:DumpLoadedClassList={first.class_list}"]
+    assert Path(first.class_list).parent == dump_dir
     assert not first.uses_archive
-    # Meanwhile another executor starts the same JVM: it neither waits nor dumps too.
+    assert first.wants_build
+    # Meanwhile another executor starts the same JVM: it neither waits nor lists too.
     other = cds.plan_archive(str(cache), str(jdk), jars, "worker", dump_dir=str(dump_dir))
     assert other is not None
     assert other.flags == []
+    assert not other.wants_build
 
-    Path(first.dump).write_bytes(ARCHIVE)  # what the JVM writes at exit
-    created = first.finish(graceful=True)
-    assert created == first.archive
+    _list_classes(first, "java/lang/Object id: 0\nalluxio/Foo id: 1\nalluxio/Ba")  # still writing
+    argv = first.build_command()
+    assert argv is not None
+    assert not first.wants_build  # one build per start
+    assert argv[:3] == [str(jdk), cds.BUILD_HEAP, "-Xshare:dump"]
+    assert argv[-2:] == ["-cp", ":".join(jars)]
+    snapshot = Path(_build_option(argv, "SharedClassListFile"))
+    assert snapshot.read_text() == "java/lang/Object id: 0\nalluxio/Foo id: 1\n"  # complete lines only
+    dump = Path(_build_option(argv, "SharedArchiveFile"))
+    assert dump.parent == dump_dir  # written by the unprivileged build, moved in by the executor
+
+    dump.write_bytes(ARCHIVE)
+    assert first.build_finished(0) == first.archive
     assert Path(first.archive).read_bytes() == ARCHIVE
     assert oct(Path(first.archive).stat().st_mode & 0o777) == "0o644"
-    assert not Path(first.dump).exists()
+    assert list(dump_dir.iterdir()) == []  # list, snapshot and dump are gone
 
     again = cds.plan_archive(str(cache), str(jdk), jars, "worker", dump_dir=str(dump_dir))
     assert again is not None
     assert again.flags == [f"-XX:SharedArchiveFile={first.archive}"]
     assert again.uses_archive
-    assert again.finish(graceful=True) is None  # nothing to keep: it only read the archive
+    assert not again.wants_build
 
 
-def test_a_dump_of_a_killed_jvm_is_discarded_and_the_next_start_dumps_again(
-    tmp_path: Path, jdk: Path, jars: list[str]
+@pytest.mark.usefixtures("plenty_of_memory")
+@pytest.mark.parametrize(
+    ("status", "content"),
+    [(1, ARCHIVE), (0, b""), (0, cds.DYNAMIC_ARCHIVE_MAGIC + b" not what -Xshare:dump writes"), (0, None)],
+)
+def test_a_failed_build_keeps_nothing_and_the_next_start_lists_again(
+    tmp_path: Path, jdk: Path, jars: list[str], status: int, content: bytes | None
 ) -> None:
     cache, dump_dir = tmp_path / "cache", tmp_path / "tmp"
     dump_dir.mkdir()
     first = cds.plan_archive(str(cache), str(jdk), jars, "master", dump_dir=str(dump_dir))
     assert first is not None
-    assert first.dump is not None
-    Path(first.dump).write_bytes(ARCHIVE[:3])  # SIGKILLed while dumping
-    assert first.finish(graceful=False) is None
+    _list_classes(first, "java/lang/Object id: 0\n")
+    argv = first.build_command()
+    assert argv is not None
+    if content is not None:
+        Path(_build_option(argv, "SharedArchiveFile")).write_bytes(content)
+    assert first.build_finished(status) is None
     assert not Path(first.archive).exists()
-    assert not Path(first.dump).exists()
+    assert list(dump_dir.iterdir()) == []
     retry = cds.plan_archive(str(cache), str(jdk), jars, "master", dump_dir=str(dump_dir))
     assert retry is not None
-    assert retry.flags == [f"-XX:ArchiveClassesAtExit={first.dump}"]  # the lock was released
-    retry.release()
+    assert retry.wants_build  # the lock was released
+    retry.finish()
 
 
-def test_a_graceful_exit_without_a_valid_archive_keeps_nothing(
+def test_no_build_without_the_memory_it_needs(
+    tmp_path: Path, jdk: Path, jars: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cds, "memory_headroom_bytes", lambda: cds.BUILD_MEMORY_BYTES - 1)
+    plan = cds.plan_archive(str(tmp_path / "cache"), str(jdk), jars, "worker", dump_dir=str(tmp_path))
+    assert plan is not None
+    _list_classes(plan, "java/lang/Object id: 0\n")
+    assert plan.build_command() is None
+    assert not plan.wants_build
+    assert not list(tmp_path.glob("cds-*"))
+    retry = cds.plan_archive(str(tmp_path / "cache"), str(jdk), jars, "worker", dump_dir=str(tmp_path))
+    assert retry is not None
+    assert retry.wants_build  # given up for this start only
+    retry.finish()
+
+
+def test_finish_before_any_build_releases_the_lock_and_deletes_the_list(
     tmp_path: Path, jdk: Path, jars: list[str]
 ) -> None:
     plan = cds.plan_archive(str(tmp_path / "cache"), str(jdk), jars, "worker", dump_dir=str(tmp_path))
     assert plan is not None
-    assert plan.dump is not None
-    Path(plan.dump).write_bytes(b"")  # the dump failed (say, the disk was full)
-    assert plan.finish(graceful=True) is None
-    assert not Path(plan.archive).exists()
+    _list_classes(plan, "java/lang/Object id: 0\n")
+    plan.finish()
+    plan.finish()  # idempotent
+    assert not list(tmp_path.glob("cds-*"))
+    retry = cds.plan_archive(str(tmp_path / "cache"), str(jdk), jars, "worker", dump_dir=str(tmp_path))
+    assert retry is not None
+    assert retry.wants_build
+    retry.finish()
+
+
+def _cgroup_tree(root: Path, files: dict[str, str]) -> None:
+    for name, value in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(value + "\n")
+
+
+def test_memory_headroom_is_the_tightest_cgroup_limit_up_the_tree_v2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proc = tmp_path / "cgroup"
+    proc.write_text("0::/mesos/task-1\n")
+    root = tmp_path / "sys"
+    _cgroup_tree(
+        root,
+        {
+            "memory.max": "max",  # the root: unlimited
+            "memory.current": "999999999999",
+            "mesos/memory.max": str(8 << 30),
+            "mesos/memory.current": str(1 << 30),  # 7 GiB left
+            "mesos/task-1/memory.max": str(1 << 30),
+            "mesos/task-1/memory.current": str(700 << 20),  # 324 MiB left: the tightest
+        },
+    )
+    pairs = cds._cgroup_memory_files(str(proc), str(root))
+    assert [Path(limit).parent for limit, _ in pairs] == [root / "mesos" / "task-1", root / "mesos", root]
+    monkeypatch.setattr(cds, "_cgroup_memory_files", lambda: pairs)
+    monkeypatch.setattr(cds, "_meminfo_available", lambda: 20 << 30)
+    assert cds.memory_headroom_bytes() == 324 << 20
+
+
+def test_memory_headroom_reads_cgroup_v1_and_ignores_its_no_limit_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proc = tmp_path / "cgroup"
+    proc.write_text("12:cpu,cpuacct:/mesos/x\n4:memory:/mesos/x\n")
+    root = tmp_path / "sys"
+    _cgroup_tree(
+        root,
+        {
+            "memory/mesos/x/memory.limit_in_bytes": "9223372036854771712",  # v1's "no limit"
+            "memory/mesos/x/memory.usage_in_bytes": str(3 << 30),
+        },
+    )
+    pairs = cds._cgroup_memory_files(str(proc), str(root))
+    assert pairs == [
+        (
+            str(root / "memory/mesos/x/memory.limit_in_bytes"),
+            str(root / "memory/mesos/x/memory.usage_in_bytes"),
+        )
+    ]
+    monkeypatch.setattr(cds, "_cgroup_memory_files", lambda: pairs)
+    monkeypatch.setattr(cds, "_meminfo_available", lambda: 2 << 30)
+    assert cds.memory_headroom_bytes() == 2 << 30  # only the host's own limit applies
+
+
+def test_memory_headroom_of_this_process_is_known() -> None:
+    headroom = cds.memory_headroom_bytes()
+    assert headroom is not None
+    assert 0 < headroom <= os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def test_another_process_creating_the_archive_is_respected(
@@ -154,7 +271,13 @@ def test_another_process_creating_the_archive_is_respected(
 
 
 def test_operator_cds_options_win(tmp_path: Path, jdk: Path, jars: list[str]) -> None:
-    for option in ("-XX:SharedArchiveFile=/mine.jsa", "-XX:ArchiveClassesAtExit=/x.jsa", "-Xshare:off"):
+    for option in (
+        "-XX:SharedArchiveFile=/mine.jsa",
+        "-XX:ArchiveClassesAtExit=/x.jsa",
+        "-XX:DumpLoadedClassList=/x.lst",
+        "-XX:SharedClassListFile=/x.lst",
+        "-Xshare:off",
+    ):
         plan = cds.plan_archive(
             str(tmp_path / "cache"), str(jdk), jars, "worker", dump_dir=str(tmp_path), jvm_options=[option]
         )
@@ -162,6 +285,7 @@ def test_operator_cds_options_win(tmp_path: Path, jdk: Path, jars: list[str]) ->
     assert not (tmp_path / "cache").exists()
 
 
+@pytest.mark.usefixtures("plenty_of_memory")
 def test_archives_unused_for_a_week_are_pruned_when_a_new_one_is_kept(
     tmp_path: Path, jdk: Path, jars: list[str]
 ) -> None:
@@ -176,8 +300,10 @@ def test_archives_unused_for_a_week_are_pruned_when_a_new_one_is_kept(
     os.utime(old, (week_ago, week_ago))
     plan = cds.plan_archive(str(cache), str(jdk), jars, "worker", dump_dir=str(dump_dir))
     assert plan is not None
-    assert plan.dump is not None
-    Path(plan.dump).write_bytes(ARCHIVE)
-    assert plan.finish(graceful=True) == plan.archive
+    _list_classes(plan, "java/lang/Object id: 0\n")
+    argv = plan.build_command()
+    assert argv is not None
+    Path(_build_option(argv, "SharedArchiveFile")).write_bytes(ARCHIVE)
+    assert plan.build_finished(0) == plan.archive
     assert not old.exists()
     assert recent.exists()

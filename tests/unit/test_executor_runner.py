@@ -14,6 +14,7 @@ import tarfile
 import tempfile
 import threading
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any
 import pytest
 
 from executor import cds, ramdisk, staging
-from executor.alluxio_process import AlluxioJvmConfig, JavaCommand
+from executor.alluxio_process import AlluxioJvmConfig, JavaCommand, server_jars
 from executor.process_group import group_members
 from executor.runner import TaskRunner
 from executor.status import TaskUpdate
@@ -42,22 +43,22 @@ p.add_argument("--exit-code", type=int, default=0)
 p.add_argument("--ignore-term", action="store_true")
 p.add_argument("--no-listen", action="store_true")
 p.add_argument("--marker", required=True)
-p.add_argument("--dump-at-exit", default=None)  # what -XX:ArchiveClassesAtExit makes a JVM do
+p.add_argument("--class-list", default=None)  # what -XX:DumpLoadedClassList makes a JVM do
 a = p.parse_args()
 def note(text):
     with open(a.marker, "a") as f:
         f.write("%s %.6f\n" % (text, time.time()))
 note("started uid=%d pgid=%d" % (os.getuid(), os.getpgid(0)))
 subprocess.Popen(["sleep", "1000"])  # a grandchild in the same process group
-def dump(complete):
-    if a.dump_at_exit:
-        with open(a.dump_at_exit, "wb") as f:
-            f.write(b"\xa8\xab\x0b\xf0 a dynamic archive" if complete else b"\xa8\xab\x0b\xf0 a dyn")
+if a.class_list:
+    with open(a.class_list, "w") as f:
+        f.write("java/lang/Object id: 0\njava/lang/String id: 1\n")
+        f.flush()
+        f.write("java/util/ArrayL")  # a line the JVM is still writing
 if a.ignore_term:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    dump(False)  # then SIGKILLed in the middle of writing it
 else:
-    signal.signal(signal.SIGTERM, lambda *_: (note("SIGTERM"), dump(True), os._exit(143)))
+    signal.signal(signal.SIGTERM, lambda *_: (note("SIGTERM"), os._exit(143)))
 print("fake server starting on port %d" % a.port, flush=True)
 time.sleep(a.listen_after)
 def serve(s):
@@ -138,8 +139,8 @@ class World:
             port = self._port_from_site(cfg.conf_dir, purpose)
             argv = ["/usr/bin/python3", "-I", str(self.root / "fake_server.py"), "--port", port]
             for option in cfg.jvm_options:
-                if option.startswith("-XX:ArchiveClassesAtExit="):
-                    argv += ["--dump-at-exit", option.split("=", 1)[1]]
+                if option.startswith("-XX:DumpLoadedClassList="):
+                    argv += ["--class-list", option.split("=", 1)[1]]
             return JavaCommand([*argv, "--marker", str(self.marker), *server_args], env)
 
         return make
@@ -371,7 +372,7 @@ def _staged_plan(world: World, sha: str | None = None) -> TaskPlan:
     tarball = world.root / "alluxio-fake-bin.tar.gz"
     jars = world.root / "alluxio-home" / "assembly" / "server"
     jars.mkdir(parents=True, exist_ok=True)
-    (jars / "alluxio-fake-server.jar").write_bytes(b"PK")
+    zipfile.ZipFile(jars / "alluxio-fake-server.jar", "w").close()  # java opens it for real
     (jars.parent / "server.classpath").write_text("alluxio-fake-server.jar\n")
     with tarfile.open(tarball, "w:gz") as archive:
         archive.add(world.root / "alluxio-home", arcname="alluxio-fake")
@@ -411,25 +412,54 @@ def test_a_staged_distribution_is_used_and_released_after_the_server_stops(world
     assert staging.prune(str(world.root / "cache"), keep="0" * 64, max_age_secs=-1) == [str(staged_dir)]
 
 
-@pytest.mark.parametrize("graceful", [True, False])
-def test_a_class_data_sharing_archive_is_kept_only_after_a_graceful_stop(
-    world: World, graceful: bool
+def _wait_for(condition: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_class_data_sharing_archive_is_built_at_idle_priority_once_the_server_has_settled(
+    world: World,
 ) -> None:
     plan = _staged_plan(world)
     cds_dir = world.root / "cache" / "cds"
-    first = world.runner(plan, *([] if graceful else ["--ignore-term"]))
-    kill_when_running(first, world, grace=1.0, checks=[])
+    first = world.runner(plan, cds_build_after_secs=0.3)
+    seen: dict[str, Any] = {}
+
+    def watch() -> None:
+        _wait_for(lambda: "TASK_RUNNING" in world.states(), "TASK_RUNNING")
+        assert first.cds is not None
+        assert first.cds.class_list is not None
+        seen["flags"] = list(first.cds.flags)
+        seen["built_early"] = bool(list(cds_dir.glob("*.jsa")))
+        build = _wait_for(lambda: first.cds_build, "the archive build to start")
+        with contextlib.suppress(ProcessLookupError):  # it may already be done: it is quick
+            seen["policy"] = os.sched_getscheduler(build.pid)
+            seen["uid"] = _uid_of(build.pid)
+        seen["archives"] = _wait_for(lambda: list(cds_dir.glob("*.jsa")), "the archive")
+        seen["running_while_built"] = first.process is not None and first.process.poll() is None
+        first.request_kill(2.0)
+
+    threading.Thread(target=watch, daemon=True).start()
     assert first.run().state == "TASK_KILLED"
-    assert ("SIGKILL" in first.kill_steps) is not graceful
-    archives = list(cds_dir.glob("*.jsa"))
-    assert not list((world.sandbox / "tmp").glob("cds-*"))  # the dump never stays in the sandbox
-    if not graceful:
-        assert archives == []  # a partial dump is never used
-        return
-    assert len(archives) == 1
-    assert archives[0].read_bytes().startswith(cds.DYNAMIC_ARCHIVE_MAGIC)
+    assert first.cds is None  # finished: lock released
+    (archive,) = seen["archives"]
+    assert seen["flags"] == [f"-XX:DumpLoadedClassList={world.sandbox}/tmp/{_class_list_name(plan, archive)}"]
+    assert not seen["built_early"]
+    assert seen["running_while_built"]
+    if "policy" in seen:
+        assert seen["policy"] == os.SCHED_IDLE
+        assert seen["uid"] != 0  # like the JVM: never as root
+    assert archive.read_bytes().startswith(cds.STATIC_ARCHIVE_MAGIC)
+    assert not list((world.sandbox / "tmp").glob("cds-*"))  # nothing of the build stays behind
+    assert (world.sandbox / "logs" / "cds-archive.out").exists()
+
     world.updates.clear()
-    second = world.runner(plan)
+    second = world.runner(plan, cds_build_after_secs=0.0)
     options: list[list[str]] = []
     make = second._command_factory
 
@@ -440,8 +470,58 @@ def test_a_class_data_sharing_archive_is_kept_only_after_a_graceful_stop(
     second._command_factory = recording
     kill_when_running(second, world, grace=1.0, checks=[])
     assert second.run().state == "TASK_KILLED"
-    assert options == [[f"-XX:SharedArchiveFile={archives[0]}"]]  # maps it, dumps nothing
-    assert list(cds_dir.glob("*.jsa")) == archives
+    assert options == [[f"-XX:SharedArchiveFile={archive}"]]  # maps it, lists nothing
+    assert second.cds_build is None
+    assert list(cds_dir.glob("*.jsa")) == [archive]
+
+
+def _class_list_name(plan: TaskPlan, archive: Path) -> str:
+    return f"cds-{plan.role}-{archive.stem[:16]}.classlist"
+
+
+def test_a_kill_during_the_archive_build_stops_it_and_keeps_nothing(world: World) -> None:
+    """The build is a JVM of its own: a kill mid-build stops it with the task, and the next start
+    on the host lists its classes again."""
+    jdk = world.root / "slow-jdk"
+    (jdk / "bin").mkdir(parents=True)
+    (jdk / "lib" / "server").mkdir(parents=True)
+    (jdk / "lib" / "server" / "libjvm.so").write_bytes(b"\x7fELF")
+    notes = world.root / "notes"  # the build runs unprivileged, like the JVM
+    notes.mkdir(mode=0o777)
+    notes.chmod(0o777)
+    started = notes / "build-started"
+    java = jdk / "bin" / "java"
+    java.write_text(
+        f'#!/bin/sh\necho $$ "$@" > {started}.tmp && mv {started}.tmp {started}\nexec sleep 1000\n'
+    )
+    java.chmod(0o755)
+    plan = _staged_plan(world)
+    runner = world.runner(plan, cds_build_after_secs=0.0, environ={**os.environ, "JAVA_HOME": str(jdk)})
+
+    def watch() -> None:
+        _wait_for(started.exists, "the archive build to start")
+        runner.request_kill(2.0)
+
+    threading.Thread(target=watch, daemon=True).start()
+    assert runner.run().state == "TASK_KILLED"
+    pid, *build_args = started.read_text().split()
+    assert build_args[:2] == ["-Xmx128m", "-Xshare:dump"]
+    assert build_args[2].startswith("-XX:SharedClassListFile=")
+    assert not _alive(int(pid))  # the build died with the task
+    assert not list((world.root / "cache" / "cds").glob("*.jsa"))
+    assert not list((world.sandbox / "tmp").glob("cds-*"))
+    # The lock was released: the next start on the host lists its classes again.
+    assert runner.layout is not None
+    jars = server_jars(runner.layout.alluxio_home)
+    again = cds.plan_archive(str(world.root / "cache"), str(java), jars, "worker", dump_dir=str(world.root))
+    assert again is not None
+    assert again.class_list is not None
+    again.finish()
+
+
+def _alive(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def test_a_staged_distribution_with_the_wrong_sha256_fails_before_anything_starts(world: World) -> None:
