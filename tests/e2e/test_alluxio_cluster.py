@@ -461,6 +461,8 @@ def test_stop_leaves_no_jvm_mount_or_executor(deployment: Deployment) -> None:
 
     for host in cluster.hosts:
         assert host.pids_running("alluxio.") == [], f"Alluxio JVMs left on {host.hostname}"
+        # Nor any other JVM of ours, such as a class-data sharing archive build (java -Xshare:dump).
+        assert host.pids_running("java") == [], f"JVMs left on {host.hostname}"
         assert host.pids_running(EXECUTOR_BUNDLE) == [], f"executors left on {host.hostname}"
         assert host.mounts() == [], f"mounts left on {host.hostname}"
         assert host.agent is not None
