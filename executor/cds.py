@@ -100,12 +100,6 @@ class ArchivePlan:
         """The ``java -Xshare:dump`` argv over a snapshot of the class list so far, or None (and
         the plan gives up building) when there is no usable list or not enough memory."""
         assert self.class_list is not None
-        try:
-            snapshot = _snapshot_complete_lines(self.class_list)
-        except OSError as exc:
-            LOG.warning("no class-data sharing archive: cannot read %s: %s", self.class_list, exc)
-            self.finish()
-            return None
         headroom = memory_headroom_bytes()
         if headroom is not None and headroom < BUILD_MEMORY_BYTES:
             LOG.info(
@@ -113,6 +107,12 @@ class ArchivePlan:
                 BUILD_MEMORY_BYTES >> 20,
                 headroom >> 20,
             )
+            self.finish()
+            return None
+        try:
+            snapshot = _snapshot_complete_lines(self.class_list)
+        except OSError as exc:
+            LOG.warning("no class-data sharing archive: cannot read %s: %s", self.class_list, exc)
             self.finish()
             return None
         self._dump = os.path.join(os.path.dirname(self.class_list), os.path.basename(self.archive) + ".dump")
@@ -240,7 +240,8 @@ def _read_int(path: str) -> Optional[int]:
 
 
 def archive_key(java: str, jars: Sequence[str], role: str) -> str:
-    """What a dynamic archive is bound to: the JVM build and the exact jars, in order."""
+    """What an archive is bound to: the JVM build and the exact jars, in order (and the role,
+    whose classes differ)."""
     real_java = os.path.realpath(java)
     digest = hashlib.sha256()
     digest.update(("java=%s\n" % real_java).encode("utf-8"))
