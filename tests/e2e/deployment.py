@@ -18,7 +18,8 @@ from typing import Any
 from framework.spec import Key
 from sandbox.localcluster import ClusterHost, LocalCluster
 from tests.e2e.alluxio_client import AlluxioShell, live_workers, master_info
-from tests.integration.test_framework_mesos import Framework, cli, wait_until, write_conf
+from tests.integration.test_framework_mesos import Framework, cli, write_conf
+from tests.mesos_fixtures import wait_until
 
 RAMDISK_BYTES = 128 * 1024 * 1024
 MASTER_MAIN_CLASS = "alluxio.master.AlluxioMaster"

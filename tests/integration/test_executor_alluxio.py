@@ -25,6 +25,7 @@ from executor.leftovers import process_start
 from executor.runner import TaskRunner
 from executor.status import TaskUpdate
 from executor.task_plan import Artifact, Distribution, TaskPlan
+from tests.mesos_fixtures import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -234,16 +235,6 @@ def test_alluxio_master_and_worker_lifecycle(root: Path) -> None:
     assert not (root / "state" / "alluxio-master.json").exists()
 
 
-def _wait_for(condition: Any, what: str, timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-
-
 def _mapped_files(pid: int, name_part: str) -> set[str]:
     with open(f"/proc/{pid}/maps", encoding="utf-8", errors="replace") as maps:
         paths = {line.split(None, 5)[5].strip() for line in maps if len(line.split(None, 5)) == 6}
@@ -298,16 +289,18 @@ def test_a_staged_distribution_is_unpacked_once_and_shared(root: Path) -> None:
         assert worker.runner.cds is not None
         list_flag = worker.runner.cds.flags
         assert list_flag[0].startswith("-XX:DumpLoadedClassList="), list_flag
-        build_seen = _wait_for(lambda: worker.runner.cds_build, "the worker's archive build", 60)
+        build_seen = wait_until(
+            lambda: worker.runner.cds_build, 60, "the worker's archive build", interval=0.05
+        )
         with contextlib.suppress(ProcessLookupError):
             assert os.sched_getscheduler(build_seen.pid) == os.SCHED_IDLE
         worker_archive = Path(worker.runner.cds.archive)
-        _wait_for(worker_archive.is_file, "the worker's archive", 120)
+        wait_until(worker_archive.is_file, 120, "the worker's archive", interval=0.05)
         assert worker.runner.process is not None
         assert worker.runner.process.poll() is None  # built while the worker kept running
         assert not list((worker.sandbox / "tmp").glob("cds-*"))  # the build was moved into the cache
         assert master.runner.cds is not None
-        _wait_for(Path(master.runner.cds.archive).is_file, "the master's archive", 120)
+        wait_until(Path(master.runner.cds.archive).is_file, 120, "the master's archive", interval=0.05)
         assert len(list((cache / "cds").glob("*.jsa"))) == 2
         stop_started = time.monotonic()
         assert worker.kill().state == "TASK_KILLED"

@@ -24,8 +24,8 @@ from framework.spec import Key
 from sandbox.localcluster.processes import mounts_under
 from tests.e2e.alluxio_client import master_info
 from tests.e2e.artifacts import ALLUXIO_VERSION, alluxio_tarball, executor_bundle
-from tests.integration.test_framework_mesos import Framework, cli, wait_until, write_conf
-from tests.mesos_fixtures import container_processes, free_port, running_agent, running_master
+from tests.integration.test_framework_mesos import Framework, cli, write_conf
+from tests.mesos_fixtures import container_processes, free_port, running_agent, running_master, wait_until
 
 pytestmark = pytest.mark.integration
 

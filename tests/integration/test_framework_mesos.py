@@ -17,8 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -26,24 +25,13 @@ import pytest
 from framework.mesos_http import get_json, teardown_framework
 from framework.spec import Key
 from framework.state_store import read_runtime, read_state
-from tests.mesos_fixtures import MasterProcess, running_master
+from tests.mesos_fixtures import MasterProcess, running_master, wait_until
 from tests.unit.test_framework_events import EXECUTOR_SHA
 
 pytestmark = pytest.mark.integration
 
 ALLUXIO_PORTS = "ports:[19000-32000]"
 SCRIPT = shutil.which("alluxio-mesos") or str(pathlib.Path(sys.executable).parent / "alluxio-mesos")
-
-
-def wait_until(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = condition()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 def write_conf(home: pathlib.Path, extra: dict[str, str] | None = None) -> pathlib.Path:

@@ -28,6 +28,7 @@ from executor.process_group import group_members
 from executor.runner import TaskRunner
 from executor.status import TaskUpdate
 from executor.task_plan import Artifact, Distribution, TaskPlan
+from tests.mesos_fixtures import wait_until
 
 RAMDISK_BYTES = 4 << 20
 
@@ -412,16 +413,6 @@ def test_a_staged_distribution_is_used_and_released_after_the_server_stops(world
     assert staging.prune(str(world.root / "cache"), keep="0" * 64, max_age_secs=-1) == [str(staged_dir)]
 
 
-def _wait_for(condition: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_a_class_data_sharing_archive_is_built_at_idle_priority_once_the_server_has_settled(
     world: World,
 ) -> None:
@@ -431,16 +422,16 @@ def test_a_class_data_sharing_archive_is_built_at_idle_priority_once_the_server_
     seen: dict[str, Any] = {}
 
     def watch() -> None:
-        _wait_for(lambda: "TASK_RUNNING" in world.states(), "TASK_RUNNING")
+        wait_until(lambda: "TASK_RUNNING" in world.states(), 30, "TASK_RUNNING", interval=0.02)
         assert first.cds is not None
         assert first.cds.class_list is not None
         seen["flags"] = list(first.cds.flags)
         seen["built_early"] = bool(list(cds_dir.glob("*.jsa")))
-        build = _wait_for(lambda: first.cds_build, "the archive build to start")
+        build = wait_until(lambda: first.cds_build, 30, "the archive build to start", interval=0.02)
         with contextlib.suppress(ProcessLookupError):  # it may already be done: it is quick
             seen["policy"] = os.sched_getscheduler(build.pid)
             seen["uid"] = _uid_of(build.pid)
-        seen["archives"] = _wait_for(lambda: list(cds_dir.glob("*.jsa")), "the archive")
+        seen["archives"] = wait_until(lambda: list(cds_dir.glob("*.jsa")), 30, "the archive", interval=0.02)
         seen["running_while_built"] = first.process is not None and first.process.poll() is None
         first.request_kill(2.0)
 
@@ -499,7 +490,7 @@ def test_a_kill_during_the_archive_build_stops_it_and_keeps_nothing(world: World
     runner = world.runner(plan, cds_build_after_secs=0.0, environ={**os.environ, "JAVA_HOME": str(jdk)})
 
     def watch() -> None:
-        _wait_for(started.exists, "the archive build to start")
+        wait_until(started.exists, 30, "the archive build to start", interval=0.02)
         runner.request_kill(2.0)
 
     threading.Thread(target=watch, daemon=True).start()
