@@ -94,15 +94,25 @@ class Framework:
         except Exception:
             return None
 
-    def wait_phase(self, phase: str, timeout: float = 30.0) -> dict[str, Any]:
+    def wait_phase(
+        self, phase: str, timeout: float = 30.0, running_workers: int | None = None
+    ) -> dict[str, Any]:
+        """Until the status shows ``phase`` (and that many RUNNING workers, if given: with one
+        worker per agent, "running" means every worker the framework knows of runs, and an agent
+        whose first offer comes in a later allocation cycle is not known yet)."""
+
         def reached() -> dict[str, Any] | None:
             assert self.process is not None
             if self.process.poll() is not None:
                 raise AssertionError(f"framework exited with {self.process.returncode}:\n{self.log()}")
             doc = self.status()
-            return doc if doc and doc["phase"] == phase else None
+            if not doc or doc["phase"] != phase:
+                return None
+            workers = [t for t in doc["tasks"] if t["role"] == "worker" and t["state"] == "TASK_RUNNING"]
+            return doc if running_workers is None or len(workers) == running_workers else None
 
-        return wait_until(reached, timeout, f"phase {phase}")
+        what = f"phase {phase}" + (f" with {running_workers} running workers" if running_workers else "")
+        return wait_until(reached, timeout, what)
 
     def signal(self, signum: int) -> None:
         assert self.process is not None
@@ -125,13 +135,16 @@ class Framework:
                 self.process.wait(timeout=10)
 
 
+AGENTS = 3  # the simulated agents of the `master` fixture
+
+
 @pytest.fixture
 def master(tmp_path: pathlib.Path) -> Iterator[MasterProcess]:
     with running_master(
         [
             "--heartbeat_interval=1secs",
             "--allocation_interval=0.2secs",
-            "--simulated_agents=3",
+            f"--simulated_agents={AGENTS}",
             f"--simulated_agent_resources=cpus:4;mem:8192;disk:65536;{ALLUXIO_PORTS}",
         ],
         work_dir=tmp_path / "mesos",
@@ -184,7 +197,7 @@ def test_registers_then_runs_the_master_before_one_worker_per_agent(
     master: MasterProcess, framework: Framework
 ) -> None:
     framework.start()
-    doc = framework.wait_phase("running")
+    doc = framework.wait_phase("running", running_workers=AGENTS)
     framework_id = doc["framework"]["id"]
     info = our_framework(master, framework_id)
     assert info["name"] == "alluxio"
@@ -213,7 +226,7 @@ def test_registers_then_runs_the_master_before_one_worker_per_agent(
 
 def test_restart_reconciles_and_keeps_every_task(master: MasterProcess, framework: Framework) -> None:
     framework.start()
-    before = framework.wait_phase("running")
+    before = framework.wait_phase("running", running_workers=AGENTS)
     task_ids = sorted(t["task_id"] for t in before["tasks"])
     framework.signal(signal.SIGTERM)
     assert framework.wait_exit() == 0
@@ -223,7 +236,7 @@ def test_restart_reconciles_and_keeps_every_task(master: MasterProcess, framewor
 
     again = framework.make_another()  # type: ignore[attr-defined]
     again.start()
-    after = again.wait_phase("running")
+    after = again.wait_phase("running", running_workers=AGENTS)
     assert after["framework"]["id"] == before["framework"]["id"]
     assert sorted(t["task_id"] for t in after["tasks"]) == task_ids, "nothing relaunched"
     assert any("reconciliation complete" in e for e in after["recent_events"])
@@ -234,7 +247,7 @@ def test_sighup_reload_replaces_workers_one_at_a_time(
     master: MasterProcess, framework: Framework, home: pathlib.Path
 ) -> None:
     framework.start()
-    before = framework.wait_phase("running")
+    before = framework.wait_phase("running", running_workers=AGENTS)
     old_workers = {t["task_id"] for t in before["tasks"] if t["role"] == "worker"}
     old_master = [t["task_id"] for t in before["tasks"] if t["role"] == "master"]
     write_conf(home, {Key.WORKER_CPU: "2"})
