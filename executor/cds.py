@@ -44,11 +44,9 @@ from typing import List, Optional, Sequence
 LOG = logging.getLogger("executor.cds")
 
 CDS_DIR = "cds"
-# The first bytes of a HotSpot static archive (-Xshare:dump): 0xf00baba2, little-endian; a
-# dynamic one (-XX:ArchiveClassesAtExit, what earlier releases kept) starts 0xf00baba8. A file
-# without either (a failed dump) would make -Xshare:auto drop even the JDK's own base archive.
+# The first bytes of a HotSpot static archive (-Xshare:dump): 0xf00baba2, little-endian. A file
+# without them (a failed dump) would make -Xshare:auto drop even the JDK's own base archive.
 STATIC_ARCHIVE_MAGIC = b"\xa2\xab\x0b\xf0"
-DYNAMIC_ARCHIVE_MAGIC = b"\xa8\xab\x0b\xf0"
 PRUNE_AFTER_SECS = 7 * 86400.0
 # The class list grows for ~10 s after the server first answers (web server, metrics, the
 # first heartbeats); an archive of what start-up and that settling load serves later starts best.

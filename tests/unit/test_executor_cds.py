@@ -14,6 +14,8 @@ import pytest
 from executor import cds
 
 ARCHIVE = cds.STATIC_ARCHIVE_MAGIC + b" the rest of a static archive"
+# What -XX:ArchiveClassesAtExit writes (a dynamic archive): not what a build must produce.
+DYNAMIC_ARCHIVE = b"\xa8\xab\x0b\xf0 a dynamic archive"
 
 
 @pytest.fixture
@@ -118,7 +120,7 @@ def test_the_first_start_lists_its_classes_and_the_build_from_them_becomes_the_a
 @pytest.mark.usefixtures("plenty_of_memory")
 @pytest.mark.parametrize(
     ("status", "content"),
-    [(1, ARCHIVE), (0, b""), (0, cds.DYNAMIC_ARCHIVE_MAGIC + b" not what -Xshare:dump writes"), (0, None)],
+    [(1, ARCHIVE), (0, b""), (0, DYNAMIC_ARCHIVE), (0, None)],
 )
 def test_a_failed_build_keeps_nothing_and_the_next_start_lists_again(
     tmp_path: Path, jdk: Path, jars: list[str], status: int, content: bytes | None
@@ -172,20 +174,32 @@ def test_finish_before_any_build_releases_the_lock_and_deletes_the_list(
     retry.finish()
 
 
-def _cgroup_tree(root: Path, files: dict[str, str]) -> None:
+def _cgroup_files(
+    tmp_path: Path, proc_cgroup: str, files: dict[str, str]
+) -> tuple[Path, list[tuple[str, str]]]:
+    """A /proc/self/cgroup and a /sys/fs/cgroup tree under tmp_path; returns the tree's root and
+    the (limit, usage) files cds finds there."""
+    proc = tmp_path / "cgroup"
+    proc.write_text(proc_cgroup)
+    root = tmp_path / "sys"
     for name, value in files.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(value + "\n")
+    return root, cds._cgroup_memory_files(str(proc), str(root))
+
+
+def _headroom(monkeypatch: pytest.MonkeyPatch, pairs: list[tuple[str, str]], available: int) -> int | None:
+    monkeypatch.setattr(cds, "_cgroup_memory_files", lambda: pairs)
+    monkeypatch.setattr(cds, "_meminfo_available", lambda: available)
+    return cds.memory_headroom_bytes()
 
 
 def test_memory_headroom_is_the_tightest_cgroup_limit_up_the_tree_v2(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    proc = tmp_path / "cgroup"
-    proc.write_text("0::/mesos/task-1\n")
-    root = tmp_path / "sys"
-    _cgroup_tree(
-        root,
+    root, pairs = _cgroup_files(
+        tmp_path,
+        "0::/mesos/task-1\n",
         {
             "memory.max": "max",  # the root: unlimited
             "memory.current": "999999999999",
@@ -195,36 +209,28 @@ def test_memory_headroom_is_the_tightest_cgroup_limit_up_the_tree_v2(
             "mesos/task-1/memory.current": str(700 << 20),  # 324 MiB left: the tightest
         },
     )
-    pairs = cds._cgroup_memory_files(str(proc), str(root))
     assert [Path(limit).parent for limit, _ in pairs] == [root / "mesos" / "task-1", root / "mesos", root]
-    monkeypatch.setattr(cds, "_cgroup_memory_files", lambda: pairs)
-    monkeypatch.setattr(cds, "_meminfo_available", lambda: 20 << 30)
-    assert cds.memory_headroom_bytes() == 324 << 20
+    assert _headroom(monkeypatch, pairs, available=20 << 30) == 324 << 20
 
 
 def test_memory_headroom_reads_cgroup_v1_and_ignores_its_no_limit_value(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    proc = tmp_path / "cgroup"
-    proc.write_text("12:cpu,cpuacct:/mesos/x\n4:memory:/mesos/x\n")
-    root = tmp_path / "sys"
-    _cgroup_tree(
-        root,
+    root, pairs = _cgroup_files(
+        tmp_path,
+        "12:cpu,cpuacct:/mesos/x\n4:memory:/mesos/x\n",
         {
             "memory/mesos/x/memory.limit_in_bytes": "9223372036854771712",  # v1's "no limit"
             "memory/mesos/x/memory.usage_in_bytes": str(3 << 30),
         },
     )
-    pairs = cds._cgroup_memory_files(str(proc), str(root))
     assert pairs == [
         (
             str(root / "memory/mesos/x/memory.limit_in_bytes"),
             str(root / "memory/mesos/x/memory.usage_in_bytes"),
         )
     ]
-    monkeypatch.setattr(cds, "_cgroup_memory_files", lambda: pairs)
-    monkeypatch.setattr(cds, "_meminfo_available", lambda: 2 << 30)
-    assert cds.memory_headroom_bytes() == 2 << 30  # only the host's own limit applies
+    assert _headroom(monkeypatch, pairs, available=2 << 30) == 2 << 30  # only the host's own limit applies
 
 
 def test_memory_headroom_of_this_process_is_known() -> None:
