@@ -39,7 +39,7 @@ import logging
 import os
 import shutil
 import time
-from typing import List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 LOG = logging.getLogger("executor.cds")
 
@@ -132,7 +132,8 @@ class ArchivePlan:
         created = None
         try:
             if returncode == 0 and self._dump is not None and _has_magic(self._dump, STATIC_ARCHIVE_MAGIC):
-                _install(self._dump, self.archive)
+                # The sandbox is cleaned before the archive appears: whoever sees it sees the end.
+                _install(self._dump, self.archive, before_rename=self._remove_leftovers)
                 created = self.archive
                 LOG.info("created the class-data sharing archive %s", self.archive)
                 _prune(os.path.dirname(self.archive), keep=self.archive)
@@ -149,6 +150,12 @@ class ArchivePlan:
     def finish(self) -> None:
         """Delete the build's leftovers and release the lock. Idempotent; never raises.
         (The JVM may still append to the unlinked class list; that costs nothing.)"""
+        self._remove_leftovers()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _remove_leftovers(self) -> None:
         leftovers = [self._dump]
         if self.class_list is not None:
             leftovers += [self.class_list, self.class_list + ".snapshot"]
@@ -156,9 +163,6 @@ class ArchivePlan:
             if path:
                 with contextlib.suppress(OSError):
                     os.unlink(path)
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
 
 
 def _snapshot_complete_lines(class_list: str) -> str:
@@ -311,12 +315,13 @@ def _has_magic(path: str, magic: bytes) -> bool:
         return handle.read(len(magic)) == magic
 
 
-def _install(dump: str, archive: str) -> None:
+def _install(dump: str, archive: str, before_rename: Callable[[], None]) -> None:
     # The dump is in the task's sandbox, maybe on another filesystem: copy beside, then rename.
     temp = "%s.tmp-%d" % (archive, os.getpid())
     try:
         shutil.copyfile(dump, temp)
         os.chmod(temp, 0o644)
+        before_rename()
         os.rename(temp, archive)
     except BaseException:
         with contextlib.suppress(OSError):

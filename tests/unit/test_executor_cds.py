@@ -76,7 +76,7 @@ def _build_option(argv: list[str], name: str) -> str:
 
 @pytest.mark.usefixtures("plenty_of_memory")
 def test_the_first_start_lists_its_classes_and_the_build_from_them_becomes_the_archive(
-    tmp_path: Path, jdk: Path, jars: list[str]
+    tmp_path: Path, jdk: Path, jars: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cache, dump_dir = tmp_path / "cache", tmp_path / "sandbox-tmp"
     dump_dir.mkdir()
@@ -105,7 +105,17 @@ def test_the_first_start_lists_its_classes_and_the_build_from_them_becomes_the_a
     assert dump.parent == dump_dir  # written by the unprivileged build, moved in by the executor
 
     dump.write_bytes(ARCHIVE)
+    seen_at_rename: list[list[Path]] = []
+    rename = os.rename
+
+    def watching_rename(src: str, dst: str) -> None:
+        if dst == first.archive:
+            seen_at_rename.append(list(dump_dir.iterdir()))
+        rename(src, dst)
+
+    monkeypatch.setattr(cds.os, "rename", watching_rename)
     assert first.build_finished(0) == first.archive
+    assert seen_at_rename == [[]]  # the sandbox is clean before the archive appears
     assert Path(first.archive).read_bytes() == ARCHIVE
     assert oct(Path(first.archive).stat().st_mode & 0o777) == "0o644"
     assert list(dump_dir.iterdir()) == []  # list, snapshot and dump are gone
