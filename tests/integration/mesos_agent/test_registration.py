@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from tests.mesos_fixtures import (
     http_get,
     start_master,
     stop_master,
+    wait_until,
 )
 
 pytestmark = pytest.mark.integration
@@ -22,13 +22,6 @@ pytestmark = pytest.mark.integration
 
 def _registered_ids(master: MasterProcess) -> set[str]:
     return {a["id"] for a in master.state()["slaves"] if a.get("active")}
-
-
-def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def test_agent_started_before_master_registers_and_reregisters_after_master_restart(
@@ -43,7 +36,7 @@ def test_agent_started_before_master_registers_and_reregisters_after_master_rest
 
     first = start_master(tmp_path / "master-1", master_flags, port=port)
     try:
-        _wait(lambda: bool(agent.state()["id"]), 20, "registration")
+        wait_until(lambda: bool(agent.state()["id"]), 20, "registration")
         agent_id = agent.state()["id"]
         assert agent.get_json("/slave(1)/state")["id"] == agent_id
         assert agent_id in _registered_ids(first)
@@ -54,7 +47,7 @@ def test_agent_started_before_master_registers_and_reregisters_after_master_rest
     # intervals the agent re-registers with the id it already has.
     second = start_master(tmp_path / "master-2", master_flags, port=port)
     try:
-        _wait(lambda: agent_id in _registered_ids(second), 30, "re-registration with the new master")
+        wait_until(lambda: agent_id in _registered_ids(second), 30, "re-registration with the new master")
         assert agent.state()["id"] == agent_id
     finally:
         stop_master(second)
